@@ -1,0 +1,31 @@
+# The two commands a new user types: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/meanfield demo --out demo_output
+
+test: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q
+	$(BIN)/ruff check meanfield tests benchmarks
+
+lint: $(STAMP)
+	$(BIN)/ruff check meanfield tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_evolve.py
+
+clean:
+	rm -rf $(VENV) demo_output build *.egg-info

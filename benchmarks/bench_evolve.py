@@ -1,0 +1,160 @@
+"""Benchmark: meanfield.evolve against scipy's solve_ivp on the same right-hand side.
+
+Case (issue 2): noisy USA on the circle, beta = 3, kappa = 1, smooth data (a perturbed
+uniform state), t = 10. For each method a sweep over its tolerance finds the fastest run
+whose relative error at t = 10 is <= 1e-8 (max over the grid, relative to max rho);
+the times are then compared as ratios. Also prints steps per second of fixed-step ETDRK4
+at n_modes = 64, 256, 1024 and the share of that time spent inside the FFTs.
+
+Run:  .venv/bin/python benchmarks/bench_evolve.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+import meanfield as mf
+
+TARGET = 1e-8
+T_FINAL = 10.0
+
+
+def case(n_modes: int = 64):
+    model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    basis = mf.CircleBasis(n_modes)
+    rho0 = mf.initial.perturbed_uniform(basis, amplitude=0.3, max_degree=4, seed=0)
+    return model, basis, rho0
+
+
+def rel_error(basis, c, c_ref) -> float:
+    rho, ref = basis.backward(c), basis.backward(c_ref)
+    return float(np.max(np.abs(rho - ref)) / np.max(np.abs(ref)))
+
+
+def best_of(fn, repeat: int = 3) -> tuple[float, object]:
+    best, out = np.inf, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def sweep(name, run, tolerances, basis, c_ref, repeat):
+    """Fastest run reaching TARGET over a tolerance sweep: (time, error, tol, nfev)."""
+    rows, best = [], None
+    for tol in tolerances:
+        t, (c, nfev) = best_of(lambda tol=tol: run(tol), repeat)
+        err = rel_error(basis, c, c_ref)
+        rows.append((tol, t, err, nfev))
+        if err <= TARGET and (best is None or t < best[0]):
+            best = (t, err, tol, nfev)
+        if err <= TARGET / 100:
+            break
+    print(f"  {name:<14}" + "  ".join(f"tol={r[0]:.0e}: {r[1] * 1e3:8.1f} ms err={r[2]:.1e}"
+                                      for r in rows[-3:]))
+    return best
+
+
+def compare(quick: bool) -> None:
+    model, basis, rho0 = case()
+    c0 = basis.forward(rho0)
+    L = model.linear_operator(basis)
+    N = model.nonlinear_term(basis)
+    n = basis.n_modes
+
+    def f_real(_t, y):
+        c = y[:n] + 1j * y[n:]
+        d = L * c + N(c)
+        return np.concatenate([d.real, d.imag])
+
+    y0 = np.concatenate([c0.real, c0.imag])
+    ref = mf.evolve(model, basis, rho0, T_FINAL, [0, T_FINAL], dt=1e-3, adaptive=False)
+    c_ref = ref.coeffs[-1]
+    check = solve_ivp(f_real, (0, T_FINAL), y0, method="DOP853", rtol=1e-13, atol=1e-15)
+    c_chk = check.y[:n, -1] + 1j * check.y[n:, -1]
+    print(f"reference: ETDRK4 dt=1e-3; DOP853 rtol=1e-13 agrees to "
+          f"{rel_error(basis, c_chk, c_ref):.1e} (relative, max over the grid)")
+
+    def run_mf(tol):
+        s = mf.evolve(model, basis, rho0, T_FINAL, [0, T_FINAL], rtol=tol, atol=tol * 1e-3)
+        return s.coeffs[-1], s.nfev
+
+    def run_ivp(method):
+        def run(tol):
+            s = solve_ivp(f_real, (0, T_FINAL), y0, method=method, rtol=tol, atol=tol * 1e-3)
+            return s.y[:n, -1] + 1j * s.y[n:, -1], s.nfev
+        return run
+
+    repeat = 1 if quick else 3
+    tols = [10.0**-k for k in range(4, 13)]
+    results = {"meanfield etdrk4": sweep("etdrk4", run_mf, tols, basis, c_ref, repeat)}
+    results["solve_ivp RK45"] = sweep("RK45", run_ivp("RK45"), tols, basis, c_ref, 1)
+    results["solve_ivp BDF"] = sweep("BDF", run_ivp("BDF"), tols, basis, c_ref, 1)
+    print(f"\nTime to reach relative error <= {TARGET:.0e} at t={T_FINAL:g} "
+          f"(beta=3, kappa=1, n_modes={n}):")
+    base = results["meanfield etdrk4"][0]
+    for name, (t, err, tol, nfev) in results.items():
+        print(f"  {name:<18} {t * 1e3:9.1f} ms  error {err:.1e}  tol {tol:.0e}  "
+              f"RHS evals {nfev:7d}  ratio to meanfield {t / base:7.1f}x")
+    better = min(results["solve_ivp RK45"][0], results["solve_ivp BDF"][0])
+    print(f"  speed-up over the better solve_ivp method: {better / base:.1f}x (target >= 10x)")
+
+
+class TimedFFT:
+    """Wraps an FFT backend to accumulate the time spent in its calls."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.seconds = inner, inner.name, 0.0
+
+    def rfft(self, f):
+        t0 = time.perf_counter()
+        out = self.inner.rfft(f)
+        self.seconds += time.perf_counter() - t0
+        return out
+
+    def irfft(self, c, n):
+        t0 = time.perf_counter()
+        out = self.inner.irfft(c, n)
+        self.seconds += time.perf_counter() - t0
+        return out
+
+
+def throughput(quick: bool) -> None:
+    print("\nFixed-step ETDRK4 (dt = 1e-3, 4 RHS evaluations per step, 1 positivity check):")
+    for n_modes in (64, 256, 1024):
+        model, basis, rho0 = case(n_modes)
+        steps = 200 if quick else 1000
+        t, sol = best_of(lambda m=model, b=basis, r=rho0, s=steps: mf.evolve(
+            m, b, r, s * 1e-3, [0, s * 1e-3], dt=1e-3, adaptive=False), 1 if quick else 3)
+        timed = TimedFFT(basis.fft)
+        basis.fft = timed
+        t2 = time.perf_counter()
+        mf.evolve(model, basis, rho0, steps * 1e-3, [0, steps * 1e-3], dt=1e-3, adaptive=False)
+        t2 = time.perf_counter() - t2
+        ffts_per_step = 4 * 3 + 1
+        per_fft = timed.seconds / (steps * ffts_per_step)
+        print(f"  n_modes={n_modes:5d} (grid {basis.grid_size:5d}): {steps / t:9.0f} steps/s, "
+              f"{t / steps * 1e6:8.1f} us/step, FFT share {timed.seconds / t2:5.1%} "
+              f"({per_fft * 1e6:.1f} us per real FFT)")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--quick", action="store_true", help="fewer repeats")
+    args = p.parse_args()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"python {platform.python_version()}, numpy {np.__version__}, "
+          f"fft backend {mf.CircleBasis(8).fft.name}")
+    compare(args.quick)
+    throughput(args.quick)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""meanfield: mean-field PDE solvers for self-attention dynamics on the sphere.
+
+Tokens are particles on S^{d-1}, depth is time, and the infinite-token limit is the
+continuity / McKean–Vlasov equation with the attention kernel exp(beta <x, y>).
+Convention (DESIGN.md §1): densities are w.r.t. the normalized uniform measure sigma
+(the uniform state is rho = 1), the potential is G_beta(t) = (e^{beta t} - 1)/beta and the
+noise is (1/kappa) Lap.
+"""
+
+from . import initial
+from .bases import CircleBasis
+from .evolution import Solution, evolve
+from .free_energy import entropy, free_energy, interaction_energy
+from .kernels import AttentionKernel, Kernel, KuramotoKernel, ZonalKernel
+from .model import MeanFieldModel
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AttentionKernel", "CircleBasis", "Kernel", "KuramotoKernel", "MeanFieldModel", "Solution",
+    "ZonalKernel", "entropy", "evolve", "free_energy", "initial", "interaction_energy",
+]

@@ -1,0 +1,174 @@
+"""Fourier basis on the circle S^1 (d = 2).
+
+Convention (DESIGN.md §1): densities are taken with respect to the normalized measure
+sigma = d(theta) / (2 pi), so the uniform state is rho = 1. A grid function f is stored by
+its complex Fourier coefficients
+
+    f_k = int f(theta) e^{-i k theta} d sigma,   k = 0, 1, ..., n_modes - 1,
+
+and f(theta) = sum_{|k| < n_modes} f_k e^{i k theta} with f_{-k} = conj(f_k). The grid has
+``grid_size`` equispaced angles theta_j = 2 pi j / grid_size; with ``dealias=1.5`` it holds
+3 n_modes points, enough to evaluate the quadratic USA product without aliasing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._fft import get_fft
+
+
+class CircleBasis:
+    """Pseudo-spectral Fourier basis on the circle.
+
+    Parameters
+    ----------
+    n_modes : int
+        Number of nonnegative wavenumbers kept: k = 0, ..., n_modes - 1 (>= 2).
+    dealias : float
+        Grid size factor: the grid has the smallest even number of points
+        >= 2 * dealias * n_modes (1.5, the default, removes aliasing from quadratic
+        products; 1.0 gives the 2 n_modes grid).
+    fft : {"auto", "pyfftw", "numpy"}
+        FFT backend (see :mod:`meanfield.bases._fft`).
+
+    Attributes
+    ----------
+    grid : ndarray, shape (grid_size,)
+        Angles theta_j in [0, 2 pi).
+    points : ndarray, shape (grid_size, 2)
+        The grid as unit vectors (cos theta, sin theta).
+    degrees : ndarray, shape (n_modes,)
+        Wavenumber k of each coefficient.
+    laplacian : ndarray, shape (n_modes,)
+        Eigenvalues -k^2 of d^2/dtheta^2 on each coefficient.
+    """
+
+    dim = 2
+    coeff_dtype = np.complex128
+
+    def __init__(self, n_modes: int, dealias: float = 1.5, fft: str = "auto") -> None:
+        if isinstance(n_modes, bool) or not isinstance(n_modes, int | np.integer):
+            raise TypeError(f"n_modes must be an int, got {type(n_modes).__name__}")
+        if n_modes < 2:
+            raise ValueError(f"n_modes must be >= 2, got {n_modes}")
+        if not (np.isfinite(dealias) and dealias >= 1.0):
+            raise ValueError(f"dealias must be a finite number >= 1, got {dealias}")
+        self.n_modes = int(n_modes)
+        self.dealias = float(dealias)
+        n = math.ceil(2 * self.dealias * self.n_modes - 1e-9)
+        self.grid_size = n + (n % 2)
+        self.fft = get_fft(fft)
+        self.grid = 2 * np.pi * np.arange(self.grid_size) / self.grid_size
+        self.points = np.stack([np.cos(self.grid), np.sin(self.grid)], axis=-1)
+        self.degrees = np.arange(self.n_modes)
+        self.laplacian = -(self.degrees.astype(float) ** 2)
+        self._ik = 1j * self.degrees
+
+    # -- shapes -----------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int]:
+        """Shape of a grid function."""
+        return (self.grid_size,)
+
+    @property
+    def coeff_shape(self) -> tuple[int]:
+        """Shape of a coefficient array."""
+        return (self.n_modes,)
+
+    @property
+    def max_degree(self) -> int:
+        """Highest wavenumber kept."""
+        return self.n_modes - 1
+
+    def size_hint(self, max_degree: int) -> str:
+        """How to ask for a basis whose highest degree is ``max_degree``."""
+        return f"n_modes >= {max_degree + 1}"
+
+    def __repr__(self) -> str:
+        return (f"CircleBasis(n_modes={self.n_modes}, dealias={self.dealias}, "
+                f"grid_size={self.grid_size}, fft={self.fft.name!r})")
+
+    # -- transforms -------------------------------------------------------------------
+    def forward(self, f: np.ndarray) -> np.ndarray:
+        """Grid values (..., grid_size) -> coefficients (..., n_modes) w.r.t. sigma."""
+        f = np.asarray(f, dtype=float)
+        return self.fft.rfft(f)[..., : self.n_modes] * (1.0 / self.grid_size)
+
+    def backward(self, c: np.ndarray) -> np.ndarray:
+        """Coefficients (..., n_modes) -> real grid values (..., grid_size)."""
+        c = np.asarray(c)
+        full = np.zeros(c.shape[:-1] + (self.grid_size // 2 + 1,), dtype=complex)
+        full[..., : self.n_modes] = c
+        return self.fft.irfft(full, self.grid_size) * self.grid_size
+
+    def evaluate(self, c: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """Evaluate the series with coefficients c (n_modes,) at arbitrary angles."""
+        theta = np.asarray(theta, dtype=float)
+        e = np.exp(1j * np.multiply.outer(theta, self.degrees[1:]))
+        return np.real(c[0]) + 2.0 * np.real(e @ c[1:])
+
+    # -- calculus ---------------------------------------------------------------------
+    def multiplier(self, g: np.ndarray) -> np.ndarray:
+        """Per-degree multiplier g_l (length > max_degree) as a per-coefficient array."""
+        g = np.asarray(g)
+        if g.shape[0] <= self.max_degree:
+            raise ValueError(f"multiplier needs {self.max_degree + 1} degrees, got {g.shape[0]}")
+        return g[self.degrees]
+
+    def derivative(self, c: np.ndarray) -> np.ndarray:
+        """Coefficients of d/dtheta."""
+        return self._ik * c
+
+    def grad(self, c: np.ndarray) -> np.ndarray:
+        """Tangent gradient of the series c on the grid, shape (1, grid_size).
+
+        A vector field on the circle is stored by its single component along
+        d/dtheta; ``div`` takes fields in the same layout.
+        """
+        return self.backward(self._ik * c)[np.newaxis]
+
+    def div(self, v: np.ndarray) -> np.ndarray:
+        """Coefficients of the divergence of a grid vector field v of shape (1, grid_size)."""
+        return self._ik * self.forward(v[0])
+
+    def integrate(self, f: np.ndarray) -> np.ndarray:
+        """Integral of grid values against sigma over the last axis (spectrally accurate)."""
+        return np.mean(f, axis=-1)
+
+    def mass(self, c: np.ndarray) -> np.ndarray:
+        """Integral against sigma of the series c (its k = 0 coefficient)."""
+        return np.real(np.asarray(c)[..., 0])
+
+    def inner(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """int f g d sigma for real series a, b (Parseval)."""
+        prod = np.real(a * np.conj(b))
+        return prod[..., 0] + 2.0 * np.sum(prod[..., 1:], axis=-1)
+
+    def amplitude(self, c: np.ndarray, k: int) -> np.ndarray:
+        """Order parameter |rho_k| = |int rho e^{-ik theta} d sigma| of mode k."""
+        return np.abs(np.asarray(c)[..., k])
+
+    def tail(self, c: np.ndarray) -> np.ndarray:
+        """Resolution indicator: max |c_k| over the top eighth of the modes, over |c_0|."""
+        c = np.asarray(c)
+        m = max(1, self.n_modes // 8)
+        return np.max(np.abs(c[..., -m:]), axis=-1) / np.maximum(np.abs(c[..., 0]), 1e-300)
+
+    # -- conversions ------------------------------------------------------------------
+    @staticmethod
+    def to_dtheta(rho: np.ndarray) -> np.ndarray:
+        """Density w.r.t. sigma -> density w.r.t. d(theta) on [0, 2 pi) (divide by 2 pi)."""
+        return np.asarray(rho) / (2 * np.pi)
+
+    @staticmethod
+    def from_dtheta(p: np.ndarray) -> np.ndarray:
+        """Density w.r.t. d(theta) on [0, 2 pi) -> density w.r.t. sigma (times 2 pi)."""
+        return np.asarray(p) * (2 * np.pi)
+
+    @staticmethod
+    def from_unit_interval(p: np.ndarray) -> np.ndarray:
+        """Density of theta / (2 pi) on [0, 1) -> density w.r.t. sigma (the same numbers)."""
+        return np.asarray(p, dtype=float).copy()

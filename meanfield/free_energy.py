@@ -1,0 +1,47 @@
+"""Free energy and interaction energy of a density (DESIGN.md §1).
+
+    F(rho) = (1/kappa) int rho log rho d sigma - (1/2) int int G(<x,y>) rho(x) rho(y)
+    energy(rho) = (1/2) int int G(<x,y>) rho(x) rho(y)
+
+For the attention kernel, ``energy`` differs from GLPR's E_beta = (1/(2 beta)) int int
+e^{beta <x,y>} rho rho by the constant m^2/(2 beta) (m the mass), so both are monotone
+together; ``energy`` has a finite limit at beta = 0. With kappa = inf, F = -energy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _as_grid(basis, rho) -> np.ndarray:
+    rho = np.asarray(rho, dtype=float)
+    if rho.shape[-len(basis.shape):] != basis.shape:
+        raise ValueError(f"rho must have grid shape {basis.shape} (trailing), got {rho.shape}")
+    return rho
+
+
+def interaction_energy(model, basis, rho) -> np.ndarray:
+    """(1/2) int int G(<x,y>) rho(x) rho(y) d sigma d sigma for grid values rho (..., *grid)."""
+    rho = _as_grid(basis, rho)
+    c = basis.forward(rho)
+    return 0.5 * basis.inner(c, model.potential_multiplier(basis) * c)
+
+
+def entropy(basis, rho, tol: float = 1e-10) -> np.ndarray:
+    """int rho log rho d sigma (0 log 0 = 0); rho below -tol * max(rho) is an error."""
+    rho = _as_grid(basis, rho)
+    axes = tuple(range(-len(basis.shape), 0))
+    if np.any(rho < -tol * np.max(np.abs(rho), axis=axes, keepdims=True)):
+        raise ValueError(f"rho must be nonnegative for the entropy; min = {rho.min():.3e}")
+    pos = np.clip(rho, 0.0, None)
+    safe = np.where(pos > 0, pos, 1.0)
+    f = pos * np.log(safe)
+    return basis.integrate(f)
+
+
+def free_energy(model, basis, rho) -> np.ndarray:
+    """Free energy F(rho) of DESIGN.md §1 for grid values rho (..., *grid) w.r.t. sigma."""
+    e = interaction_energy(model, basis, rho)
+    if np.isinf(model.kappa):
+        return -e
+    return entropy(basis, rho) / model.kappa - e

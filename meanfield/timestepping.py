@@ -66,12 +66,18 @@ _TAYLOR_TERMS = 24  # |z| < 1: the first omitted term is below 1/24! ~ 1.6e-24
 # --------------------------------------------------------------------------
 
 
-def _phi_taylor(z: Array, k: int) -> Array:
-    """Taylor series ``sum_j z**j / (j + k)!`` of ``phi_k`` (Horner form)."""
-    result = np.full_like(z, 1.0 / math.factorial(_TAYLOR_TERMS - 1 + k))
-    for j in range(_TAYLOR_TERMS - 2, -1, -1):
-        result = result * z + 1.0 / math.factorial(j + k)
-    return result
+_INV_FACTORIAL = np.array([1.0 / math.factorial(j) for j in range(_TAYLOR_TERMS + 8)])
+
+
+def _phi_taylor_all(z: Array, n: int) -> Array:
+    """Taylor series ``phi_k(z) = sum_j z**j / (j + k)!`` for k = 1..n, shape (n, z.size).
+
+    One Vandermonde matrix and one product instead of a Horner loop per k.
+    """
+    powers = np.vander(z, _TAYLOR_TERMS, increasing=True)  # (m, terms)
+    j = np.arange(_TAYLOR_TERMS)[:, None]
+    k = np.arange(1, n + 1)[None, :]
+    return (powers @ _INV_FACTORIAL[j + k]).T
 
 
 def phi_functions(z: ArrayLike, n: int = 3) -> list[Array]:
@@ -103,13 +109,20 @@ def phi_functions(z: ArrayLike, n: int = 3) -> list[Array]:
     z = np.asarray(z)
     if not np.issubdtype(z.dtype, np.inexact):
         z = z.astype(float)
+    shape = z.shape
+    z = z.reshape(-1)
     small = np.abs(z) < 1.0
-    z_big = np.where(small, 1.0, z)  # keeps the closed forms away from 0
-    phis = [np.exp(z)]
+    any_small = bool(np.any(small))
+    z_big = np.where(small, 1.0, z) if any_small else z  # keeps the closed forms away from 0
+    taylor = _phi_taylor_all(z[small], n) if any_small and n > 0 else None
+    phis = [np.exp(z).reshape(shape)]
     closed = np.exp(z_big)
     for k in range(1, n + 1):
-        closed = (closed - 1.0 / math.factorial(k - 1)) / z_big
-        phis.append(np.where(small, _phi_taylor(z, k), closed))
+        closed = (closed - _INV_FACTORIAL[k - 1]) / z_big
+        phi = closed.copy()
+        if any_small:
+            phi[small] = taylor[k - 1]
+        phis.append(phi.reshape(shape))
     return phis
 
 
@@ -141,7 +154,10 @@ class Stepper:
     name: ClassVar[str] = ""
     order: ClassVar[int] = 0
     handles_stiff: ClassVar[bool] = False
-    cache_size: ClassVar[int] = 8
+    cache_size: ClassVar[int] = 16
+    quantize_steps: ClassVar[bool] = False
+    """Adaptive runs round h down to powers of 2**(1/4), so that schemes with costly
+    h-dependent coefficients (exponential, IMEX) reuse them from the cache."""
 
     def __init__(self, L: ArrayLike, N: NonlinearTerm) -> None:
         L = np.asarray(L)
@@ -260,6 +276,7 @@ class ETDRK4(Stepper):
     name = "etdrk4"
     order = 4
     handles_stiff = True
+    quantize_steps = True
 
     def _compute_coefficients(self, h: float) -> tuple[Array, ...]:
         e, phi1, phi2, phi3 = phi_functions(h * self.L, 3)
@@ -292,6 +309,7 @@ class IMEXRK(Stepper):
     """
 
     handles_stiff = True
+    quantize_steps = True
     A_expl: ClassVar[Array]
     b_expl: ClassVar[Array]
     A_impl: ClassVar[Array]
@@ -381,13 +399,17 @@ class IMEXARS443(IMEXRK):
 # --------------------------------------------------------------------------
 
 
-def step_doubling(stepper: Stepper, u: ArrayLike, h: float) -> tuple[Array, Array]:
+def step_doubling(
+    stepper: Stepper, u: ArrayLike, h: float, extrapolate: bool = False
+) -> tuple[Array, Array]:
     """Take one step of ``h`` and two of ``h/2``; estimate the local error.
 
     Returns
     -------
     u_half : ndarray
-        The solution after two half steps (no Richardson extrapolation).
+        The solution after two half steps, or with ``extrapolate=True`` its
+        Richardson extrapolation ``u_half + err`` (local extrapolation: one order
+        higher; the linear part stays exact for the exponential scheme).
     err : ndarray
         ``(u_half - u_full) / (2**p - 1)`` for a method of order
         ``p = stepper.order``: up to its sign, the (Richardson) estimate of
@@ -397,7 +419,8 @@ def step_doubling(stepper: Stepper, u: ArrayLike, h: float) -> tuple[Array, Arra
     u = np.asarray(u)
     u_full = stepper.step(u, h)
     u_half = stepper.step(stepper.step(u, 0.5 * h), 0.5 * h)
-    return u_half, (u_half - u_full) / (2.0**stepper.order - 1.0)
+    err = (u_half - u_full) / (2.0**stepper.order - 1.0)
+    return (u_half + err if extrapolate else u_half), err
 
 
 class StepController:
@@ -641,7 +664,13 @@ def _initial_step(stepper: Stepper, controller: StepController, u0: Array, span:
 
 
 def _run_adaptive(
-    run: _Run, t_eval: Array, controller: StepController, h: float, h_min: float, max_steps: int
+    run: _Run,
+    t_eval: Array,
+    controller: StepController,
+    h: float,
+    h_min: float,
+    max_steps: int,
+    extrapolate: bool,
 ) -> tuple[bool, float]:
     """Adaptive steps with step-doubling error estimates; returns (ok, h_next)."""
     stepper = run.stepper
@@ -650,8 +679,8 @@ def _run_adaptive(
             if run.n_steps + run.n_rejected >= max_steps:
                 msg = f"maximum number of steps ({max_steps}) reached at t={run.t:.12g}"
                 return run.fail(msg), h
-            h_step, lands = run.plan(h, target)
-            u_new, err = step_doubling(stepper, run.u, h_step)
+            h_step, lands = run.plan(_quantize(h) if stepper.quantize_steps else h, target)
+            u_new, err = step_doubling(stepper, run.u, h_step, extrapolate)
             err_norm = controller.error_norm(err, run.u, u_new)
             accept, h_next = controller.propose(h_step, err_norm, stepper.order)
             if accept:
@@ -666,6 +695,11 @@ def _run_adaptive(
                 return run.fail(_h_min_message(stepper, run.t, h, h_min)), h
         run.save()
     return True, h
+
+
+def _quantize(h: float) -> float:
+    """Round h down to the grid 2**(j/4) (at most 16% smaller)."""
+    return 2.0 ** (math.floor(4.0 * math.log2(h)) / 4.0)
 
 
 def _h_min_message(stepper: Stepper, t: float, h: float, h_min: float) -> str:
@@ -688,6 +722,7 @@ def integrate(
     check: Callable[[float, Array], str | None] | None = None,
     on_save: Callable[[float, Array], None] | None = None,
     progress: Callable[[float], None] | None = None,
+    extrapolate: bool = True,
 ) -> IntegrationResult:
     """Integrate ``du/dt = L u + N(u)`` and save the state at ``t_eval``.
 
@@ -720,6 +755,10 @@ def integrate(
         ``on_save(t, u)`` after each save, including the initial state.
     progress : callable, optional
         ``progress(t)`` after each accepted step.
+    extrapolate : bool
+        Adaptive runs advance with the Richardson-extrapolated step-doubling
+        solution (default; about 3x smaller errors at the same cost on the
+        mean-field benchmark), the error estimate being that of the two half steps.
 
     Returns
     -------
@@ -751,5 +790,5 @@ def integrate(
         h = _initial_step(stepper, controller, u, span)
     else:
         h = 1.0
-    _, h = _run_adaptive(run, t_eval, controller, h, h_min, max_steps)
+    _, h = _run_adaptive(run, t_eval, controller, h, h_min, max_steps, extrapolate)
     return run.result(h)

@@ -1,7 +1,9 @@
 """Real FFTs along the last axis: pyFFTW with cached plans, numpy as the fallback.
 
 Both backends follow numpy's conventions: ``rfft`` is unnormalized and ``irfft``
-carries the factor ``1/n``. Callers scale to their own normalization.
+carries the factor ``1/n``. Callers scale to their own normalization. ``rfft(f, m)``
+returns only the first ``m`` coefficients, and ``irfft(c, n)`` zero-pads a ``c`` shorter
+than ``n // 2 + 1`` (a spectral basis keeps fewer modes than its grid resolves).
 
 The backend is chosen by name: ``"pyfftw"``, ``"numpy"`` or ``"auto"`` (pyFFTW when it
 imports, else numpy). The environment variable ``MEANFIELD_FFT`` overrides ``"auto"``.
@@ -28,8 +30,9 @@ class NumpyFFT:
 
     name = "numpy"
 
-    def rfft(self, f: np.ndarray) -> np.ndarray:
-        return np.fft.rfft(f, axis=-1)
+    def rfft(self, f: np.ndarray, m: int | None = None) -> np.ndarray:
+        out = np.fft.rfft(f, axis=-1)
+        return out if m is None else out[..., :m]
 
     def irfft(self, c: np.ndarray, n: int) -> np.ndarray:
         return np.fft.irfft(c, n=n, axis=-1)
@@ -75,14 +78,18 @@ class PyFFTW:
             self._backward[key] = plan
         return plan
 
-    def rfft(self, f: np.ndarray) -> np.ndarray:
+    def rfft(self, f: np.ndarray, m: int | None = None) -> np.ndarray:
         plan = self._plan_forward(f.shape)
         plan.input_array[...] = f
-        return plan().copy()
+        out = plan()
+        return (out if m is None else out[..., :m]).copy()
 
     def irfft(self, c: np.ndarray, n: int) -> np.ndarray:
-        plan = self._plan_backward(c.shape, n)
-        plan.input_array[...] = c
+        m = c.shape[-1]
+        plan = self._plan_backward(c.shape[:-1] + (n // 2 + 1,), n)
+        buf = plan.input_array
+        buf[..., :m] = c
+        buf[..., m:] = 0.0
         return plan().copy()
 
 

@@ -95,14 +95,19 @@ class CircleBasis:
     def forward(self, f: np.ndarray) -> np.ndarray:
         """Grid values (..., grid_size) -> coefficients (..., n_modes) w.r.t. sigma."""
         f = np.asarray(f, dtype=float)
-        return self.fft.rfft(f)[..., : self.n_modes] * (1.0 / self.grid_size)
+        out = self.fft.rfft(f, self.n_modes)
+        out *= 1.0 / self.grid_size
+        return out
 
     def backward(self, c: np.ndarray) -> np.ndarray:
         """Coefficients (..., n_modes) -> real grid values (..., grid_size)."""
         c = np.asarray(c)
-        full = np.zeros(c.shape[:-1] + (self.grid_size // 2 + 1,), dtype=complex)
-        full[..., : self.n_modes] = c
-        return self.fft.irfft(full, self.grid_size) * self.grid_size
+        if c.shape[-1] != self.n_modes:
+            raise ValueError(f"coefficients must have {self.n_modes} entries on the last axis, "
+                             f"got shape {c.shape}")
+        out = self.fft.irfft(c, self.grid_size)
+        out *= self.grid_size
+        return out
 
     def evaluate(self, c: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """Evaluate the series with coefficients c (n_modes,) at arbitrary angles."""

@@ -13,6 +13,7 @@ from .bases import CircleBasis
 from .evolution import evolve
 from .kernels import AttentionKernel
 from .model import MeanFieldModel
+from .stationary import stationary_residual
 
 INITS = ("perturbed", "vonmises", "wrapped-cauchy", "uniform")
 
@@ -76,31 +77,22 @@ def run_evolve(args) -> int:
 
     sol.save(out / "solution.npz")
     summary = sol.summary()
-    summary["growth_rates_theory"] = _growth_rates(model, basis)
+    rates = model.growth_rates(4)
+    summary["linear_growth_rates_of_uniform"] = {str(k): float(rates[k]) for k in range(1, 5)}
+    if np.isfinite(model.kappa):
+        summary["stationary_residual_end"] = stationary_residual(model, basis, sol.rho[-1])
     io.write_json(out / "summary.json", summary)
     figs = save_solution_figures(sol, out)
     _print_table(sol)
+    print("\nlinear growth rates of rho = 1, modes 1-4: "
+          + ", ".join(f"{r:+.4f}" for r in rates[1:]))
+    if "stationary_residual_end" in summary:
+        print(f"final state: Gibbs fixed-point residual max |rho - T(rho)| = "
+              f"{summary['stationary_residual_end']:.2e} (0 at a stationary state)")
     print(f"\nstatus: {sol.status} {sol.message}".rstrip())
     print(f"wrote {out / 'solution.npz'}, {out / 'summary.json'}, "
           + ", ".join(str(f) for f in figs))
     return 0 if sol.success else 1
-
-
-def _growth_rates(model, basis, kmax: int = 4) -> dict:
-    """Linear growth rates of modes around rho = 1 (DESIGN.md §1), for the summary."""
-    k = np.arange(1, kmax + 1)
-    lam = model.kernel.fourier(k) if hasattr(model.kernel, "fourier") else None
-    if lam is None:
-        return {}
-    beta = model.beta
-    if model.dynamics == "usa":
-        gain = model.kernel.coefficients(kmax, 2)[1:]
-    else:
-        num, den = model.kernel.sa_coefficients(kmax, 2)
-        gain = num[1:] / den[0]
-    rates = k**2 * (gain - 1.0 / model.kappa)
-    del beta
-    return {str(int(kk)): float(r) for kk, r in zip(k, rates, strict=True)}
 
 
 def _print_table(sol, rows: int = 6) -> None:

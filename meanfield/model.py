@@ -127,6 +127,20 @@ class MeanFieldModel:
         """Full right-hand side d_t c = L c + N(c) in coefficient space."""
         return self.linear_operator(basis) * c + self.nonlinear_term(basis)(c)
 
+    def growth_rates(self, lmax: int) -> np.ndarray:
+        """Linear growth rates of degree l = 0..lmax perturbations of rho = 1.
+
+        sigma_l = l(l+d-2) (gain_l - 1/kappa) with gain_l = g_l (USA: lambda_l/beta for the
+        attention kernel) or lambda_l / (beta lambda_0) (SA); DESIGN.md §1.
+        """
+        l = np.arange(lmax + 1)
+        if self.dynamics == "usa":
+            gain = np.asarray(self.kernel.coefficients(lmax, self.dim), dtype=float)
+        else:
+            num, den = self.kernel.sa_coefficients(lmax, self.dim)
+            gain = np.asarray(num, dtype=float) / float(den[0])
+        return l * (l + self.dim - 2) * (gain - self.noise)
+
     # -- resolution -------------------------------------------------------------------
     def _resolution_coefficients(self, lmax: int) -> np.ndarray:
         if self.dynamics == "sa":

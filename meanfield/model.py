@@ -114,6 +114,34 @@ class MeanFieldModel:
                 return -basis.div(rho * basis.grad(num * c) / basis.backward(den * c))
         return transport
 
+    def linearization(self, basis, c: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """The derivative of the full right-hand side at c, as a map dc -> dRHS.
+
+        dc may carry leading batch axes (*batch, *coeff_shape); the derivative is exact
+        (differentiated by hand, not by finite differences).
+        """
+        self._check_basis(basis)
+        L = self.linear_operator(basis)
+        rho = basis.backward(c)
+        if self.dynamics == "usa":
+            g = self.potential_multiplier(basis)
+            grad_u = basis.grad(g * c)
+
+            def derivative(dc: np.ndarray) -> np.ndarray:
+                flux = basis.backward(dc) * grad_u + rho * basis.grad(g * dc)
+                return L * dc - basis.div(flux)
+            return derivative
+        num, den = (basis.multiplier(m) for m in
+                    self.kernel.sa_coefficients(basis.max_degree, self.dim))
+        a = basis.grad(num * c)
+        d = basis.backward(den * c)
+
+        def derivative_sa(dc: np.ndarray) -> np.ndarray:
+            dd = basis.backward(den * dc)
+            flux = (basis.backward(dc) * a + rho * basis.grad(num * dc)) / d - rho * a * dd / d**2
+            return L * dc - basis.div(flux)
+        return derivative_sa
+
     def velocity(self, basis, c: np.ndarray) -> np.ndarray:
         """Velocity field v[rho] on the grid (basis vector layout) for coefficients c."""
         self._check_basis(basis)

@@ -11,7 +11,11 @@ with Z the normalization (mass 1 w.r.t. sigma). For SA at beta -> 0 the exponent
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
+
+from .free_energy import free_energy as _free_energy
 
 
 def gibbs_exponent(model, basis, rho) -> np.ndarray:
@@ -44,3 +48,285 @@ def gibbs_map(model, basis, rho) -> np.ndarray:
 def stationary_residual(model, basis, rho) -> float:
     """max |rho - T(rho)| over the grid: 0 exactly at a stationary state."""
     return float(np.max(np.abs(np.asarray(rho) - gibbs_map(model, basis, rho))))
+
+
+# ---------------------------------------------------------------------------------------
+# Newton's method in coefficient space
+# ---------------------------------------------------------------------------------------
+
+
+class ConvergenceError(RuntimeError):
+    """Newton's method did not converge; ``result`` holds the report (residual history)."""
+
+    def __init__(self, message: str, result: StationaryState) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass
+class Stability:
+    """Linear stability of a stationary state in the full space.
+
+    Attributes
+    ----------
+    eigenvalues : ndarray
+        Spectrum of the linearized right-hand side (degree-0 / mass direction removed),
+        sorted by decreasing real part, with the symmetry zero modes set aside.
+    symmetry_eigenvalues : ndarray
+        The eigenvalues set aside as the rotation's zero modes (|.| ~ round-off).
+    stable : bool
+        All remaining eigenvalues have real part < -tol.
+    morse_index : int
+        Number of remaining eigenvalues with real part > tol (unstable directions).
+    """
+
+    eigenvalues: np.ndarray
+    symmetry_eigenvalues: np.ndarray
+    stable: bool
+    morse_index: int
+
+    def leading(self, n: int = 5) -> np.ndarray:
+        """The n eigenvalues with the largest real parts."""
+        return self.eigenvalues[:n]
+
+
+@dataclass
+class StationaryState:
+    """A stationary density and how it was found.
+
+    ``rho`` (grid values w.r.t. sigma) and ``coeffs`` describe the state; ``residual`` is
+    the final max-norm of the scaled stationary equation; ``residual_history`` its value
+    per Newton iteration; ``stability`` is filled by :func:`stationary_state` (full-space
+    spectrum) unless ``stability=False`` was passed.
+    """
+
+    model: object
+    basis: object
+    coeffs: np.ndarray
+    converged: bool
+    residual: float
+    residual_history: list[float]
+    iterations: int
+    message: str = ""
+    stability: Stability | None = None
+    _rho: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def rho(self) -> np.ndarray:
+        if self._rho is None:
+            self._rho = self.basis.backward(self.coeffs)
+        return self._rho
+
+    @property
+    def free_energy(self) -> float:
+        return float(_free_energy(self.model, self.basis, self.rho))
+
+    @property
+    def stable(self) -> bool | None:
+        return None if self.stability is None else self.stability.stable
+
+    @property
+    def morse_index(self) -> int | None:
+        return None if self.stability is None else self.stability.morse_index
+
+    def amplitude(self, k: int) -> float:
+        return float(self.basis.amplitude(self.coeffs, k))
+
+
+def _scaled_rhs_divisor(basis) -> np.ndarray:
+    """-Laplacian eigenvalue per real coordinate (the stationary equation is RHS/(-Lap) = 0)."""
+    deg = np.asarray(basis.real_degrees, dtype=float)
+    return deg * (deg + basis.dim - 2)
+
+
+class _System:
+    """The stationary equation restricted to a subspace, in real coordinates.
+
+    R(x) = real(RHS(c)) / (l(l+d-2)) on the subspace, with c_0 = 1 (mass) fixed. Dividing
+    by the Laplacian's eigenvalue makes the Jacobian (1/kappa) I + compact: well
+    conditioned at every resolution.
+    """
+
+    def __init__(self, model, basis, mask: np.ndarray) -> None:
+        self.model, self.basis, self.mask = model, basis, mask
+        self.scale = _scaled_rhs_divisor(basis)[mask]
+        self.rhs = model.nonlinear_term(basis)
+        self.L = model.linear_operator(basis)
+        self.n = int(mask.sum())
+
+    def coeffs(self, x: np.ndarray) -> np.ndarray:
+        full = np.zeros(self.basis.n_real)
+        full[self.mask] = x
+        return self.basis.from_real(full, mass=1.0)
+
+    def x_of(self, c: np.ndarray) -> np.ndarray:
+        return self.basis.to_real(c)[..., self.mask]
+
+    def residual(self, x: np.ndarray) -> np.ndarray:
+        c = self.coeffs(x)
+        return self.x_of(self.L * c + self.rhs(c)) / self.scale
+
+    def jacobian(self, x: np.ndarray) -> np.ndarray:
+        c = self.coeffs(x)
+        eye = np.zeros((self.n, self.basis.n_real))
+        eye[np.arange(self.n), np.nonzero(self.mask)[0]] = 1.0
+        dirs = self.basis.from_real(eye, mass=0.0)
+        cols = self.x_of(self.model.linearization(self.basis, c)(dirs))
+        return (cols / self.scale).T
+
+
+def _newton(system: _System, x0: np.ndarray, tol: float, max_iter: int, singular: bool):
+    x = x0.copy()
+    r = system.residual(x)
+    history = [float(np.max(np.abs(r)))]
+    message = ""
+    for _ in range(max_iter):
+        if history[-1] <= tol:
+            break
+        J = system.jacobian(x)
+        if singular:
+            dx = np.linalg.lstsq(J, -r, rcond=1e-12)[0]
+        else:
+            try:
+                dx = np.linalg.solve(J, -r)
+            except np.linalg.LinAlgError:
+                message = "singular Jacobian (a bifurcation point, or a degenerate subspace)"
+                break
+        alpha, accepted = 1.0, False
+        while alpha >= 1.0 / 1024:
+            x_try = x + alpha * dx
+            r_try = system.residual(x_try)
+            norm = float(np.max(np.abs(r_try)))
+            if np.isfinite(norm) and norm < (1 - 1e-4 * alpha) * history[-1]:
+                accepted = True
+                break
+            alpha /= 2
+        if not accepted:
+            message = (f"line search failed at residual {history[-1]:.3e} (no decrease along "
+                       "the Newton direction down to step 1/1024)")
+            break
+        x, r = x_try, r_try
+        history.append(norm)
+    converged = history[-1] <= tol
+    if not converged and not message:
+        message = f"no convergence in {max_iter} iterations (residual {history[-1]:.3e})"
+    return x, history, converged, message
+
+
+def _guess_coeffs(basis, guess) -> np.ndarray:
+    if callable(guess):
+        guess = guess(basis.grid)
+    g = np.asarray(guess)
+    if g.shape == basis.coeff_shape and np.iscomplexobj(g) == np.iscomplexobj(
+            np.zeros(1, basis.coeff_dtype)) and g.shape != basis.shape:
+        return g.astype(basis.coeff_dtype)
+    g = np.asarray(g, dtype=float)
+    if g.shape != basis.shape:
+        raise ValueError(f"guess must be a density on basis.grid of shape {basis.shape}, "
+                         f"got shape {g.shape}")
+    if not np.all(np.isfinite(g)):
+        raise ValueError("guess contains NaN/inf values")
+    if g.min() < 0:
+        raise ValueError(f"guess must be a nonnegative density; min = {g.min():.3e}")
+    mass = float(basis.integrate(g))
+    if mass <= 0:
+        raise ValueError("guess has zero mass")
+    return basis.forward(g / mass)
+
+
+def stationary_state(model, basis, guess, *, symmetric: bool = True, period: int = 1,
+                     tol: float = 1e-12, max_iter: int = 50, stability: bool = True,
+                     raise_on_failure: bool = True) -> StationaryState:
+    """Solve for a stationary state of the noisy mean-field PDE by Newton's method.
+
+    The unknowns are the coefficients of rho (mass fixed to 1) in a subspace; the
+    equation is the right-hand side divided by the Laplacian's eigenvalue (on the circle
+    the quadratic system k rho_k = (kappa/beta) sum_j j I_|j| rho_j rho_{k-j} up to a
+    factor), with its exact Jacobian, and a backtracking line search on the max-norm.
+
+    Parameters
+    ----------
+    model : MeanFieldModel
+        kappa must be finite.
+    basis : basis with the real-coordinate interface (e.g. CircleBasis).
+    guess : ndarray or callable
+        Initial density on ``basis.grid`` (w.r.t. sigma, normalized here) or coefficients.
+    symmetric : bool
+        Solve among even densities (cosine series), which removes the rotation; with
+        False the full space is used (least-squares Newton steps along the orbit).
+    period : int
+        Restrict to 2 pi/period-periodic densities (period-cluster states).
+    tol : float
+        Max-norm tolerance on the scaled residual.
+    stability : bool
+        Compute the full-space spectrum (:func:`linear_stability`) of the result.
+    raise_on_failure : bool
+        Raise :class:`ConvergenceError` (with the residual history) when Newton fails.
+
+    Returns
+    -------
+    StationaryState
+    """
+    if np.isinf(model.kappa):
+        raise ValueError("stationary states need noise: kappa must be finite")
+    mask = basis.subspace_mask(symmetric=symmetric, period=period)
+    system = _System(model, basis, mask)
+    c0 = _guess_coeffs(basis, guess)
+    x0 = system.x_of(c0)
+    x, history, converged, message = _newton(system, x0, tol, max_iter, singular=not symmetric)
+    c = system.coeffs(x)
+    state = StationaryState(model=model, basis=basis, coeffs=c, converged=converged,
+                            residual=history[-1], residual_history=history,
+                            iterations=len(history) - 1, message=message)
+    if not converged:
+        text = (f"stationary_state did not converge: {message}; residual history "
+                + ", ".join(f"{h:.2e}" for h in history[-8:]))
+        if raise_on_failure:
+            raise ConvergenceError(text, state)
+        state.message = text
+        return state
+    rho = state.rho
+    if rho.min() < -1e-8 * rho.max():
+        state.message = (f"converged to a non-positive 'density' (min {rho.min():.2e}): "
+                         "under-resolved; increase the number of modes")
+        if raise_on_failure:
+            raise ConvergenceError(state.message, state)
+    if stability:
+        state.stability = linear_stability(model, basis, c)
+    return state
+
+
+def linear_stability(model, basis, coeffs, tol: float = 1e-9) -> Stability:
+    """Spectrum of the linearized PDE at a stationary state, in the full space.
+
+    The mass direction (degree 0) is excluded; for a non-uniform state, the eigenvalues
+    whose eigenvectors span the rotation orbit's tangent (basis.rotation_generators) are
+    set aside as symmetry zero modes.
+    """
+    c = np.asarray(coeffs)
+    n = basis.n_real
+    dirs = basis.from_real(np.eye(n), mass=0.0)
+    J = basis.to_real(model.linearization(basis, c)(dirs)).T
+    vals, vecs = np.linalg.eig(J)
+    keep = np.ones(vals.size, bool)
+    set_aside = []
+    for gen in basis.rotation_generators(c):
+        gx = basis.to_real(gen)
+        size = np.linalg.norm(gx)
+        if size < 1e-10:  # (near) uniform state: no orbit
+            continue
+        # the eigenvector most aligned with the generator, among the near-zero eigenvalues
+        align = np.abs(vecs.conj().T @ gx) / (np.linalg.norm(vecs, axis=0) * size)
+        scale = max(1.0, float(np.max(np.abs(vals))))
+        cand = np.nonzero(keep & (np.abs(vals) < 1e-6 * scale))[0]
+        if cand.size:
+            i = cand[np.argmax(align[cand])]
+            keep[i] = False
+            set_aside.append(vals[i])
+    rest = vals[keep]
+    order = np.argsort(-rest.real)
+    rest = rest[order]
+    rest = np.where(np.abs(rest.imag) < 1e-12 * max(1.0, np.max(np.abs(rest))), rest.real, rest)
+    return Stability(eigenvalues=rest, symmetry_eigenvalues=np.array(set_aside),
+                     stable=bool(np.all(rest.real < -tol)),
+                     morse_index=int(np.sum(rest.real > tol)))

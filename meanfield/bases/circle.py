@@ -162,6 +162,46 @@ class CircleBasis:
         m = max(1, self.n_modes // 8)
         return np.max(np.abs(c[..., -m:]), axis=-1) / np.maximum(np.abs(c[..., 0]), 1e-300)
 
+    # -- real coordinates (for Newton, continuation and stability) -------------------------
+    @property
+    def n_real(self) -> int:
+        """Number of real coordinates of a coefficient array without its degree-0 entry."""
+        return 2 * (self.n_modes - 1)
+
+    @property
+    def real_degrees(self) -> np.ndarray:
+        """Degree of each real coordinate: (Re c_1..c_K-1, Im c_1..c_K-1)."""
+        return np.concatenate([self.degrees[1:], self.degrees[1:]])
+
+    def to_real(self, c: np.ndarray) -> np.ndarray:
+        """Coefficients (..., n_modes) -> real coordinates (..., n_real), degree 0 dropped."""
+        c = np.asarray(c)
+        return np.concatenate([c[..., 1:].real, c[..., 1:].imag], axis=-1)
+
+    def from_real(self, x: np.ndarray, mass=1.0) -> np.ndarray:
+        """Real coordinates (..., n_real) -> coefficients, with c_0 = mass."""
+        x = np.asarray(x, dtype=float)
+        k = self.n_modes - 1
+        c = np.empty(x.shape[:-1] + (self.n_modes,), dtype=complex)
+        c[..., 0] = mass
+        c[..., 1:] = x[..., :k] + 1j * x[..., k:]
+        return c
+
+    def subspace_mask(self, symmetric: bool = False, period: int = 1) -> np.ndarray:
+        """Real coordinates spanning a subspace of densities.
+
+        ``symmetric``: even in theta (cosine series: removes the rotation);
+        ``period``: 2 pi/period-periodic (only wavenumbers in period * Z).
+        """
+        if isinstance(period, bool) or not isinstance(period, int | np.integer) or period < 1:
+            raise ValueError(f"period must be an integer >= 1, got {period!r}")
+        on = self.degrees[1:] % period == 0
+        return np.concatenate([on, on & (not symmetric)])
+
+    def rotation_generators(self, c: np.ndarray) -> list[np.ndarray]:
+        """Tangent vectors of the rotation orbit of c (d/dtheta of the density)."""
+        return [self._ik * np.asarray(c)]
+
     # -- conversions ------------------------------------------------------------------
     @staticmethod
     def to_dtheta(rho: np.ndarray) -> np.ndarray:

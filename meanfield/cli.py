@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("evolve", "demo"):
         try:
             return run_evolve(args)
-        except ValueError as err:
+        except (ValueError, OverflowError) as err:
             print(f"meanfield: error: {err}", file=sys.stderr)
             return 2
     return 2  # pragma: no cover

@@ -46,6 +46,7 @@ class Solution:
     n_rejected: int = 0
     nfev: int = 0
     wall_time: float = 0.0
+    max_tail: float = 0.0
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -56,7 +57,9 @@ class Solution:
     def rho(self) -> np.ndarray:
         """Densities on ``basis.grid`` at the save times, shape (m, *grid shape)."""
         if "rho" not in self._cache:
-            self._cache["rho"] = self.basis.backward(self.coeffs)
+            rho = self.basis.backward(self.coeffs)
+            rho.setflags(write=False)  # cached: copy before modifying
+            self._cache["rho"] = rho
         return self._cache["rho"]
 
     @property
@@ -68,15 +71,21 @@ class Solution:
     def energy(self) -> np.ndarray:
         """(1/2) int int G rho rho at the save times (see :mod:`meanfield.free_energy`)."""
         if "energy" not in self._cache:
-            self._cache["energy"] = interaction_energy(self.model, self.basis, self.rho)
+            energy = interaction_energy(self.model, self.basis, self.rho)
+            energy.setflags(write=False)
+            self._cache["energy"] = energy
         return self._cache["energy"]
 
     @property
     def free_energy(self) -> np.ndarray:
-        """F(rho) of DESIGN.md §1 at the save times (-energy when kappa = inf)."""
+        """F(rho) of DESIGN.md §1 at the save times (-energy when kappa = inf).
+
+        F is the Lyapunov functional of the USA flow; for SA runs it is the same
+        functional evaluated along the run, which need not decrease.
+        """
         if np.isinf(self.model.kappa):
             return -self.energy
-        return entropy(self.basis, self.rho, tol=np.inf) / self.model.kappa - self.energy
+        return entropy(self.basis, self.rho) / self.model.kappa - self.energy
 
     def amplitude(self, k: int) -> np.ndarray:
         """Order parameter of degree k at the save times (circle: |rho_k|)."""
@@ -90,6 +99,7 @@ class Solution:
             "status": self.status, "message": self.message,
             "t_final": float(self.t[-1]), "n_saves": int(self.t.size),
             "n_steps": self.n_steps, "n_rejected": self.n_rejected, "nfev": self.nfev,
+            "max_tail": self.max_tail,
             "wall_time_s": self.wall_time,
             "mass_drift": float(np.max(np.abs(self.mass - self.mass[0]))),
             "free_energy_start": float(self.free_energy[0]),
@@ -125,8 +135,11 @@ def _prepare_rho0(basis, rho0, normalize: bool) -> np.ndarray:
         raise ValueError(f"rho0 has mass {mass:.3e}; a density needs positive mass")
     if abs(mass - 1.0) > 1e-10:
         if not normalize:
+            hint = (" (that is 2 pi: a density in d theta? use CircleBasis.from_dtheta)"
+                    if abs(mass - 2 * np.pi) < 1e-8 else "")
             raise ValueError(f"rho0 is not normalized: int rho0 d sigma = {mass:.12g} (must be 1 "
-                             "w.r.t. the normalized measure sigma); pass normalize=True to rescale")
+                             f"w.r.t. the normalized measure sigma){hint}; pass normalize=True "
+                             "to rescale")
         rho0 = rho0 / mass
     return rho0
 
@@ -144,6 +157,8 @@ def _save_times(t_final: float, t_eval) -> tuple[np.ndarray, bool]:
     if t_eval[0] < 0 or t_eval[-1] > t_final * (1 + 1e-14):
         raise ValueError(f"t_eval must lie in [0, t_final={t_final}], got "
                          f"[{t_eval[0]}, {t_eval[-1]}]")
+    if t_eval[-1] < t_final:  # the run always reaches t_final, which is always saved
+        t_eval = np.append(t_eval, t_final)
     has_zero = t_eval[0] == 0
     return (t_eval if has_zero else np.concatenate([[0.0], t_eval])), has_zero
 
@@ -165,8 +180,9 @@ def evolve(model, basis, rho0, t_final: float, t_eval=None, *, method: str = "et
     t_final : float
         End time (> 0); time is Transformer depth.
     t_eval : array_like, optional
-        Save times in [0, t_final], strictly increasing (default: 51 equispaced).
-        The solution is computed exactly at these times (steps land on them).
+        Save times in [0, t_final], strictly increasing (default: 51 equispaced);
+        t_final is always saved. The solution is computed exactly at these times
+        (steps land on them).
     method : str
         A registered time stepper (``meanfield.timestepping.STEPPERS``): "etdrk4"
         (default, exponential), "imex-ars443", "imex-ars232", "rk4" (explicit).
@@ -215,7 +231,14 @@ def evolve(model, basis, rho0, t_final: float, t_eval=None, *, method: str = "et
         warnings.warn(f"rho0 is under-resolved by {basis!r}: the top modes hold {tail0:.1e} of "
                       "the mass coefficient; increase the number of modes", stacklevel=2)
 
-    stepper = get_stepper(method)(model.linear_operator(basis), model.nonlinear_term(basis))
+    L = model.linear_operator(basis)
+    stepper = get_stepper(method)(L, model.nonlinear_term(basis))
+    stiffness = float(np.max(np.abs(L)))
+    if not adaptive and not stepper.handles_stiff and dt * stiffness > 2.78:
+        raise ValueError(
+            f"dt={dt:g} is beyond the stability limit of the explicit scheme {method!r} for "
+            f"the diffusion (1/kappa) Lap: dt * max|L| = {dt * stiffness:.3g} > 2.78; use "
+            f"dt <= {2.78 / stiffness:.3g}, an adaptive run, or method='etdrk4'")
     controller = StepController(rtol=rtol, atol=atol) if adaptive else None
 
     def check(t: float, c: np.ndarray) -> str | None:
@@ -229,7 +252,8 @@ def evolve(model, basis, rho0, t_final: float, t_eval=None, *, method: str = "et
 
     saved_t: list[float] = []
     saved_c: list[np.ndarray] = []
-    last_write = [time.perf_counter()]
+    last_write = [-np.inf]
+    max_tail = [0.0]
 
     def write_checkpoint(status: str = "running", message: str = "") -> None:
         if checkpoint is not None and saved_t:
@@ -240,6 +264,7 @@ def evolve(model, basis, rho0, t_final: float, t_eval=None, *, method: str = "et
     def on_save(t: float, c: np.ndarray) -> None:
         saved_t.append(t)
         saved_c.append(np.array(c))
+        max_tail[0] = max(max_tail[0], float(basis.tail(c)))
         if checkpoint is not None and time.perf_counter() - last_write[0] > checkpoint_every:
             write_checkpoint()
             last_write[0] = time.perf_counter()
@@ -255,10 +280,17 @@ def evolve(model, basis, rho0, t_final: float, t_eval=None, *, method: str = "et
     try:
         res = integrate(stepper, c0, times, dt=dt, controller=controller, check=check,
                         on_save=on_save, progress=prog, max_steps=max_steps)
+    except BaseException as err:  # keep what was saved (KeyboardInterrupt included)
+        write_checkpoint("interrupted", f"{type(err).__name__}: {err}")
+        raise
     finally:
         if bar is not None:
             bar.close()
     wall = time.perf_counter() - start
+    if max_tail[0] > 1e-10:
+        warnings.warn(f"the solution became under-resolved: the top modes reached "
+                      f"{max_tail[0]:.1e} of the mass coefficient (at a save time); increase "
+                      "the number of modes for accurate results", stacklevel=2)
 
     t_out, c_out = np.asarray(res.t), np.asarray(res.u)
     if not keep_first and t_out.size:
@@ -268,4 +300,5 @@ def evolve(model, basis, rho0, t_final: float, t_eval=None, *, method: str = "et
     write_checkpoint(res.status, res.message)
     return Solution(model=model, basis=basis, t=t_out, coeffs=c_out, status=res.status,
                     message=res.message, method=method, n_steps=res.n_steps,
-                    n_rejected=res.n_rejected, nfev=res.nfev, wall_time=wall)
+                    n_rejected=res.n_rejected, nfev=res.nfev, wall_time=wall,
+                    max_tail=max_tail[0])

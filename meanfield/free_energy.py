@@ -17,6 +17,8 @@ def _as_grid(basis, rho) -> np.ndarray:
     rho = np.asarray(rho, dtype=float)
     if rho.shape[-len(basis.shape):] != basis.shape:
         raise ValueError(f"rho must have grid shape {basis.shape} (trailing), got {rho.shape}")
+    if not np.all(np.isfinite(rho)):
+        raise ValueError("rho contains NaN/inf values")
     return rho
 
 
@@ -40,7 +42,15 @@ def entropy(basis, rho, tol: float = 1e-10) -> np.ndarray:
 
 
 def free_energy(model, basis, rho) -> np.ndarray:
-    """Free energy F(rho) of DESIGN.md §1 for grid values rho (..., *grid) w.r.t. sigma."""
+    """Free energy F(rho) of DESIGN.md §1 for grid values rho (..., *grid) w.r.t. sigma.
+
+    rho must be a probability density w.r.t. sigma (mass 1 to 1e-8; F is not invariant
+    under rescaling, so an unnormalized rho is an error rather than a silent number).
+    """
+    mass = basis.integrate(_as_grid(basis, rho))
+    if np.any(np.abs(mass - 1.0) > 1e-8):
+        raise ValueError(f"rho must have mass 1 w.r.t. sigma, got {np.ravel(mass)[:3]} "
+                         "(normalize it, or convert with CircleBasis.from_dtheta)")
     e = interaction_energy(model, basis, rho)
     if np.isinf(model.kappa):
         return -e

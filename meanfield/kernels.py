@@ -739,7 +739,7 @@ class ZonalKernel(Kernel):
         return f"coefficients=<{self._coef.size} values>, dim={self.dim}"
 
     def _eval_W(self, t: np.ndarray) -> np.ndarray:
-        vals = np.asarray(self.W(t), dtype=np.float64)
+        vals = np.asarray(self.W(np.array(t, copy=True)), dtype=np.float64)
         try:
             vals = np.broadcast_to(vals, t.shape)
         except ValueError:

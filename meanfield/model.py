@@ -22,6 +22,30 @@ from .kernels import AttentionKernel, Kernel
 DYNAMICS = ("usa", "sa")
 
 
+SA_FLOOR = 1e-14
+
+
+def _floored(d: np.ndarray) -> np.ndarray:
+    """K*rho on the grid, floored at SA_FLOOR of its maximum.
+
+    Where the exact K*rho is below round-off of its maximum (far from a tight cluster), its
+    spectral reconstruction is noise and may even be negative; there rho is negligible too.
+    """
+    top = np.max(d, axis=tuple(range(-d.ndim, 0)) if d.ndim else None, keepdims=True)
+    return np.maximum(d, SA_FLOOR * top)
+
+
+def _sa_field(basis, num: np.ndarray, den: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """X[rho] = grad(A*rho) / (B*rho), floored and capped at |X| <= 1.
+
+    The exact field is a weighted average of tangent projections P_x y of unit vectors,
+    so |X| <= 1; the cap only acts where round-off dominates (see ``_floored``).
+    """
+    v = basis.grad(num * c) / _floored(basis.backward(den * c))
+    size = np.sqrt(np.sum(v * v, axis=0))
+    return v / np.maximum(size, 1.0)
+
+
 class MeanFieldModel:
     """The noisy mean-field self-attention PDE on S^{dim-1}.
 
@@ -110,8 +134,7 @@ class MeanFieldModel:
                         self.kernel.sa_coefficients(basis.max_degree, self.dim))
 
             def transport(c: np.ndarray) -> np.ndarray:
-                rho = basis.backward(c)
-                return -basis.div(rho * basis.grad(num * c) / basis.backward(den * c))
+                return -basis.div(basis.backward(c) * _sa_field(basis, num, den, c))
         return transport
 
     def linearization(self, basis, c: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
@@ -134,7 +157,7 @@ class MeanFieldModel:
         num, den = (basis.multiplier(m) for m in
                     self.kernel.sa_coefficients(basis.max_degree, self.dim))
         a = basis.grad(num * c)
-        d = basis.backward(den * c)
+        d = _floored(basis.backward(den * c))
 
         def derivative_sa(dc: np.ndarray) -> np.ndarray:
             dd = basis.backward(den * dc)
@@ -149,7 +172,7 @@ class MeanFieldModel:
             return basis.grad(self.potential_multiplier(basis) * c)
         num, den = (basis.multiplier(m) for m in
                     self.kernel.sa_coefficients(basis.max_degree, self.dim))
-        return basis.grad(num * c) / basis.backward(den * c)
+        return _sa_field(basis, num, den, c)
 
     def rhs(self, basis, c: np.ndarray) -> np.ndarray:
         """Full right-hand side d_t c = L c + N(c) in coefficient space."""

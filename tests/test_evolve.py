@@ -83,6 +83,7 @@ def _nonlinear_case(n_modes=12):
     return model, b, mf.initial.perturbed_uniform(b, 0.5, max_degree=4, seed=3)
 
 
+@pytest.mark.filterwarnings("ignore:the solution became under-resolved")  # a time-order test
 @pytest.mark.parametrize("method", sorted(STEPPERS))
 def test_every_stepper_has_its_order_on_the_pde(method):
     # Reference: ETDRK4 with a 16x finer step; observed order from successive halvings.
@@ -100,6 +101,7 @@ def test_every_stepper_has_its_order_on_the_pde(method):
 
 
 @pytest.mark.filterwarnings("ignore:rho0 is under-resolved")
+@pytest.mark.filterwarnings("ignore:the solution became under-resolved")
 def test_spectral_accuracy_in_n_modes():
     # Fixed time step, so the differences isolate the spatial error: exponential decay.
     model = mf.MeanFieldModel(mf.AttentionKernel(2.0), kappa=2.0)
@@ -122,6 +124,8 @@ def test_spectral_accuracy_in_n_modes():
 
 @pytest.mark.parametrize("dynamics", ["usa", "sa"])
 def test_mass_is_conserved(dynamics):
+    # c_0 is structurally constant (div multiplies by ik = 0 at k = 0); the grid integral
+    # of the reconstructed density is the independent check.
     model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0, dynamics=dynamics)
     b = mf.CircleBasis(64)
     sol = mf.evolve(model, b, mf.initial.perturbed_uniform(b, 0.3), 10.0)
@@ -146,8 +150,9 @@ def test_energy_increases_along_noiseless_flows(dynamics):
     # E_beta is nondecreasing along noiseless SA and USA (GLPR)
     model = mf.MeanFieldModel(mf.AttentionKernel(1.0), dynamics=dynamics)
     b = mf.CircleBasis(128)
-    sol = mf.evolve(model, b, mf.initial.perturbed_uniform(b, 0.5, seed=2), 2.5,
-                    np.linspace(0, 2.5, 51))
+    sol = mf.evolve(model, b, mf.initial.perturbed_uniform(b, 0.5, seed=2), 2.0,
+                    np.linspace(0, 2.0, 41))
+    assert sol.max_tail < 1e-10
     assert sol.success, sol.message
     E = sol.energy
     assert np.all(np.diff(E) >= -1e-13)
@@ -195,3 +200,26 @@ def test_backends_give_the_same_run():
         b = mf.CircleBasis(32, fft=fft)
         out.append(mf.evolve(model, b, mf.initial.perturbed_uniform(b, 0.3), 2.0, dt=0.05).rho)
     assert np.max(np.abs(out[0] - out[1])) < 1e-12
+
+
+def test_sa_field_stays_bounded_for_tight_clusters():
+    # K*rho spans e^{-2 beta} over the circle: below round-off, the field is capped by its
+    # exact bound |X| <= 1 and agrees with direct quadrature wherever K*rho is resolved.
+    beta, k0 = 30.0, 30.0
+    b = mf.CircleBasis(160)
+    model = mf.MeanFieldModel(mf.AttentionKernel(beta), dynamics="sa")
+    rho = mf.initial.von_mises(b, k0)
+    c = b.forward(rho)
+    v = model.velocity(b, c)[0]
+    assert np.all(np.isfinite(v)) and np.max(np.abs(v)) <= 1.0
+    phi = 2 * np.pi * np.arange(2048) / 2048
+    d = b.grid[:, None] - phi[None, :]
+    logw = beta * np.cos(d) + k0 * np.cos(phi)[None, :]
+    w = np.exp(logw - logw.max(axis=1, keepdims=True))
+    direct = np.sum(-np.sin(d) * w, axis=1) / np.sum(w, axis=1)
+    log_k = np.log(np.sum(np.exp(logw), axis=1))  # log K*rho up to a constant
+    # the field's error is ~ 1e-16 / (K*rho / max K*rho): 1e-8 where K*rho > 1e-6 max
+    resolved = log_k > log_k.max() - np.log(1e6)
+    assert np.max(np.abs(v[resolved] - direct[resolved])) < 1e-8
+    sol = mf.evolve(model, b, rho, 0.5, [0, 0.5])
+    assert sol.success, sol.message

@@ -89,26 +89,80 @@ def test_loss_of_positivity_stops_with_time_and_cause():
     # Noiseless USA at beta = 5 concentrates beyond what 16 modes resolve
     model = mf.MeanFieldModel(mf.AttentionKernel(5.0))
     b = mf.CircleBasis(16)
-    sol = mf.evolve(model, b, mf.initial.perturbed_uniform(b, 0.5), 2.0,
-                    np.linspace(0, 2, 201), resolution_tol=1.0)
+    with pytest.warns(UserWarning, match="under-resolved"):
+        sol = mf.evolve(model, b, mf.initial.perturbed_uniform(b, 0.5), 2.0,
+                        np.linspace(0, 2, 201), resolution_tol=1.0)
     assert sol.status == "failed"
     assert "lost positivity at t=" in sol.message and "increase the number of modes" in sol.message
     assert 0 < sol.t[-1] < 2 and sol.t.size == sol.coeffs.shape[0] >= 2
     assert np.all(np.isfinite(sol.coeffs))
 
 
-def test_unstable_explicit_run_stops_with_message(tmp_path):
-    # RK4 far beyond its stability limit on stiff diffusion: a blow-up, reported, not NaN
+def test_explicit_scheme_beyond_its_stability_limit_is_refused():
+    # RK4 on (1/kappa) Lap with kappa = 0.01, 64 modes: max|L| = 63^2/0.01, limit dt*|L| < 2.78
     model = mf.MeanFieldModel(mf.AttentionKernel(1.0), kappa=0.01)
     b = mf.CircleBasis(64)
+    with pytest.raises(ValueError, match=r"stability limit of the explicit scheme 'rk4'.*"
+                                         r"use dt <= 7e-06"):
+        mf.evolve(model, b, mf.initial.perturbed_uniform(b, 0.1), 5.0, method="rk4", dt=0.1)
+
+
+def test_failed_run_keeps_its_last_good_state(tmp_path):
+    model = mf.MeanFieldModel(mf.AttentionKernel(5.0))
+    b = mf.CircleBasis(16)
     ck = tmp_path / "ck.npz"
-    sol = mf.evolve(model, b, mf.initial.perturbed_uniform(b, 0.1), 5.0, [0, 1, 5],
-                    method="rk4", dt=0.1, checkpoint=ck)
-    assert sol.status == "failed"
-    assert "t=" in sol.message
-    assert np.all(np.isfinite(sol.coeffs)) and sol.t[0] == 0
+    sol = mf.evolve(model, b, mf.initial.perturbed_uniform(b, 0.5), 2.0, [0, 2],
+                    resolution_tol=1.0, checkpoint=ck)
+    assert sol.status == "failed" and "last good state" in sol.message
+    assert sol.t.size == 2 and 0 < sol.t[-1] < 2  # t = 0 and the last accepted step
+    assert np.all(np.isfinite(sol.coeffs)) and sol.rho[-1].min() > -1e-8 * sol.rho[-1].max()
     saved = np.load(ck)
     assert str(saved["status"]) == "failed" and saved["t"][0] == 0
+
+
+def test_interrupted_run_leaves_a_checkpoint(tmp_path):
+    model = mf.MeanFieldModel(mf.AttentionKernel(2.0), kappa=2.0)
+    b = mf.CircleBasis(32)
+    ck = tmp_path / "ck.npz"
+
+    def interrupt(t):
+        if t > 3.0:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        mf.evolve(model, b, mf.initial.perturbed_uniform(b), 10.0, np.arange(11.0), dt=0.05,
+                  checkpoint=ck, progress=interrupt)
+    saved = np.load(ck)
+    assert str(saved["status"]) == "interrupted"
+    assert np.array_equal(saved["t"], np.arange(4.0))  # saves at 0, 1, 2, 3 kept
+
+
+def test_t_final_is_always_reached_and_saved():
+    model = mf.MeanFieldModel(mf.AttentionKernel(2.0), kappa=2.0)
+    b = mf.CircleBasis(32)
+    sol = mf.evolve(model, b, mf.initial.perturbed_uniform(b), 2.0, [0.0, 0.5])
+    assert np.array_equal(sol.t, [0.0, 0.5, 2.0])
+
+
+def test_cached_arrays_are_read_only():
+    model = mf.MeanFieldModel(mf.AttentionKernel(2.0), kappa=2.0)
+    b = mf.CircleBasis(32)
+    sol = mf.evolve(model, b, mf.initial.perturbed_uniform(b), 1.0)
+    with pytest.raises(ValueError, match="read-only"):
+        sol.rho[0, 0] = 5.0
+
+
+def test_free_energy_input_guards():
+    model = mf.MeanFieldModel(mf.AttentionKernel(2.0), kappa=2.0)
+    b = mf.CircleBasis(16)
+    with pytest.raises(ValueError, match="mass 1"):
+        mf.free_energy(model, b, 5 * np.ones(b.shape))
+    with pytest.raises(ValueError, match="NaN"):
+        mf.free_energy(model, b, np.full(b.shape, np.nan))
+    with pytest.raises(ValueError, match="48 points"):
+        b.forward(np.ones(64))
+    with pytest.raises(ValueError, match="2 pi: a density in d theta"):
+        mf.evolve(model, b, 2 * np.pi * np.ones(b.shape), 1.0)
 
 
 def test_checkpoint_holds_the_run(tmp_path, setup):
@@ -122,6 +176,7 @@ def test_checkpoint_holds_the_run(tmp_path, setup):
     assert str(saved["status"]) == "success"
 
 
+@pytest.mark.filterwarnings("ignore:the solution became under-resolved")
 def test_under_resolved_initial_data_warns():
     model = mf.MeanFieldModel(mf.KuramotoKernel(), kappa=1.0)
     b = mf.CircleBasis(8)

@@ -95,6 +95,9 @@ class CircleBasis:
     def forward(self, f: np.ndarray) -> np.ndarray:
         """Grid values (..., grid_size) -> coefficients (..., n_modes) w.r.t. sigma."""
         f = np.asarray(f, dtype=float)
+        if f.shape[-1:] != self.shape:
+            raise ValueError(f"grid values must have {self.grid_size} points on the last axis "
+                             f"(basis.grid), got shape {f.shape}")
         out = self.fft.rfft(f, self.n_modes)
         out *= 1.0 / self.grid_size
         return out
@@ -161,6 +164,19 @@ class CircleBasis:
         c = np.asarray(c)
         m = max(1, self.n_modes // 8)
         return np.max(np.abs(c[..., -m:]), axis=-1) / np.maximum(np.abs(c[..., 0]), 1e-300)
+
+    # -- resolution changes -----------------------------------------------------------
+    def with_max_degree(self, max_degree: int) -> CircleBasis:
+        """A basis of the same kind keeping wavenumbers up to ``max_degree``."""
+        return CircleBasis(int(max_degree) + 1, dealias=self.dealias, fft=self.fft.name)
+
+    def convert(self, c: np.ndarray, other: CircleBasis) -> np.ndarray:
+        """Coefficients c of this basis expressed in ``other`` (zero-padded or truncated)."""
+        c = np.asarray(c)
+        out = np.zeros(c.shape[:-1] + other.coeff_shape, dtype=complex)
+        m = min(self.n_modes, other.n_modes)
+        out[..., :m] = c[..., :m]
+        return out
 
     # -- real coordinates (for Newton, continuation and stability) -------------------------
     @property

@@ -1,0 +1,508 @@
+"""Pseudo-arclength continuation of stationary states and bifurcation diagrams.
+
+The stationary equation R(x, p) = 0 (see :mod:`meanfield.stationary`: the right-hand side
+divided by the Laplacian's eigenvalue, in real coordinates x of a subspace, mass fixed)
+is followed in a named parameter p ("kappa", "noise" = 1/kappa, or "beta"):
+
+* predictor along the tangent of the solution curve, Newton corrector on the system
+  bordered by the arclength condition, adaptive step length;
+* bifurcation points from the uniform state located as zeros of the numerically
+  linearized growth rate of each mode (Brent's method to round-off);
+* branch switching by solving at small fixed amplitude a of the critical mode (which
+  also gives the branch's curvature p(a) = p_k (1 + c a^2 + ...) by Richardson
+  extrapolation, hence supercritical / subcritical);
+* folds located where dp/ds changes sign (Brent's method on the arclength), first-order
+  transitions where a branch's free energy crosses the uniform state's;
+* automatic refinement of the number of modes when a branch concentrates.
+
+Everything is written against the basis interface (real coordinates, subspace masks,
+``with_max_degree`` / ``convert``), so sphere bases reuse it unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+
+from .diagram import BifurcationDiagram, BifurcationPoint, Branch, Fold, Transition
+from .free_energy import free_energy
+from .kernels import AttentionKernel
+from .progress import ProgressBar
+from .stationary import _System, linear_stability
+
+PARAMS = ("kappa", "noise", "beta")
+
+
+# ---------------------------------------------------------------------------------------
+# the parameter
+# ---------------------------------------------------------------------------------------
+
+
+def model_at(model, param: str, value: float):
+    """``model`` with the continuation parameter set to ``value``."""
+    if param == "kappa":
+        return model.replace(kappa=value)
+    if param == "noise":
+        if not value > 0:
+            raise ValueError(f"noise = 1/kappa must be > 0, got {value}")
+        return model.replace(kappa=1.0 / value)
+    if param == "beta":
+        if not isinstance(model.kernel, AttentionKernel):
+            raise ValueError("param='beta' needs an AttentionKernel model")
+        return model.replace(kernel=AttentionKernel(value))
+    raise ValueError(f"param must be one of {PARAMS}, got {param!r}")
+
+
+def param_of(model, param: str) -> float:
+    """Current value of the continuation parameter in ``model``."""
+    if param == "kappa":
+        return model.kappa
+    if param == "noise":
+        return 1.0 / model.kappa
+    if param == "beta":
+        return model.beta
+    raise ValueError(f"param must be one of {PARAMS}, got {param!r}")
+
+
+class BranchSystem:
+    """R(x, p) = 0 on a subspace of a basis, with its derivatives."""
+
+    def __init__(self, model, basis, param: str, symmetric: bool = True, period: int = 1):
+        if param not in PARAMS:
+            raise ValueError(f"param must be one of {PARAMS}, got {param!r}")
+        self.model, self.basis, self.param = model, basis, param
+        self.symmetric, self.period = symmetric, period
+        self.mask = basis.subspace_mask(symmetric=symmetric, period=period)
+        self.n = int(self.mask.sum())
+        self._cache: dict[float, _System] = {}
+
+    def system(self, p: float) -> _System:
+        p = float(p)
+        sys_ = self._cache.get(p)
+        if sys_ is None:
+            if len(self._cache) > 8:
+                self._cache.clear()
+            sys_ = self._cache[p] = _System(model_at(self.model, self.param, p),
+                                            self.basis, self.mask)
+        return sys_
+
+    def residual(self, y: np.ndarray) -> np.ndarray:
+        return self.system(y[-1]).residual(y[:-1])
+
+    def jacobian(self, y: np.ndarray) -> np.ndarray:
+        """[dR/dx | dR/dp], shape (n, n + 1); dR/dp by central differences (error ~1e-12)."""
+        x, p = y[:-1], float(y[-1])
+        jx = self.system(p).jacobian(x)
+        h = 1e-6 * max(1.0, abs(p))
+        jp = (self.system(p + h).residual(x) - self.system(p - h).residual(x)) / (2 * h)
+        return np.column_stack([jx, jp])
+
+    def coeffs(self, y: np.ndarray) -> np.ndarray:
+        return self.system(y[-1]).coeffs(y[:-1])
+
+    def y_of(self, c: np.ndarray, p: float) -> np.ndarray:
+        return np.append(self.basis.to_real(c)[self.mask], p)
+
+    def refined(self, factor: int = 2) -> BranchSystem:
+        return BranchSystem(self.model, self.basis.with_max_degree(
+            factor * (self.basis.max_degree + 1) - 1), self.param, self.symmetric, self.period)
+
+    def transfer(self, y: np.ndarray, other: BranchSystem, tangent: bool = False) -> np.ndarray:
+        """A point (or tangent, mass 0) of this system expressed in ``other``."""
+        full = np.zeros(self.basis.n_real)
+        full[self.mask] = y[:-1]
+        c = self.basis.from_real(full, mass=0.0 if tangent else 1.0)
+        c2 = self.basis.convert(c, other.basis)
+        return np.append(other.basis.to_real(c2)[other.mask], y[-1])
+
+
+# ---------------------------------------------------------------------------------------
+# predictor-corrector
+# ---------------------------------------------------------------------------------------
+
+
+def _tangent(bs: BranchSystem, y: np.ndarray, t_prev: np.ndarray) -> np.ndarray:
+    J = bs.jacobian(y)
+    A = np.vstack([J, t_prev])
+    rhs = np.zeros(len(y))
+    rhs[-1] = 1.0
+    t = np.linalg.solve(A, rhs)
+    return t / np.linalg.norm(t)
+
+
+def _correct(bs: BranchSystem, y_pred: np.ndarray, t: np.ndarray, tol: float,
+             max_iter: int = 12) -> tuple[np.ndarray, int, bool]:
+    """Newton on [R(y); t.(y - y_pred)] = 0."""
+    y = y_pred.copy()
+    for it in range(max_iter + 1):
+        r = bs.residual(y)
+        g = np.append(r, t @ (y - y_pred))
+        err = float(np.max(np.abs(g)))
+        if not np.isfinite(err):
+            return y, it, False
+        if err <= tol:
+            return y, it, True
+        if it == max_iter:
+            break
+        A = np.vstack([bs.jacobian(y), t])
+        try:
+            y = y - np.linalg.solve(A, g)
+        except np.linalg.LinAlgError:
+            return y, it, False
+    return y, max_iter, False
+
+
+def _positive(bs: BranchSystem, y: np.ndarray) -> bool:
+    rho = bs.basis.backward(bs.coeffs(y))
+    return bool(rho.min() >= -1e-8 * rho.max())
+
+
+@dataclass
+class _Point:
+    y: np.ndarray
+    t: np.ndarray
+    bs: BranchSystem
+
+
+def _locate(bs: BranchSystem, base: _Point, ds: float, f: Callable[[np.ndarray, np.ndarray], float],
+            tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Zero of f(y(s), t(s)) for s in (0, ds) along the branch from ``base`` (Brent)."""
+    memo: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+
+    def point(s: float):
+        if s not in memo:
+            if s == 0:
+                memo[s] = (base.y, base.t)
+            else:
+                y, _, ok = _correct(bs, base.y + s * base.t, base.t, tol)
+                if not ok:
+                    raise RuntimeError("corrector failed while locating a special point")
+                memo[s] = (y, _tangent(bs, y, base.t))
+        return memo[s]
+
+    def g(s: float) -> float:
+        return f(*point(s))
+
+    s_star = brentq(g, 0.0, ds, xtol=1e-13 * max(1.0, abs(ds)), rtol=1e-14, maxiter=100)
+    return point(s_star)
+
+
+def _free_energy_diff(bs: BranchSystem, y: np.ndarray) -> float:
+    model = model_at(bs.model, bs.param, float(y[-1]))
+    rho = bs.basis.backward(bs.coeffs(y))
+    return float(free_energy(model, bs.basis, rho) - free_energy(model, bs.basis,
+                                                                  np.ones(bs.basis.shape)))
+
+
+# ---------------------------------------------------------------------------------------
+# the uniform state: bifurcation points and the start of each branch
+# ---------------------------------------------------------------------------------------
+
+
+def _mode_coordinate(bs: BranchSystem, k: int) -> int:
+    """Index (in the subspace coordinates) of Re c_k, the critical direction of mode k."""
+    deg = bs.basis.real_degrees[bs.mask]
+    idx = np.nonzero(deg == k)[0]
+    if idx.size == 0:
+        raise ValueError(f"mode {k} is not in the basis (max degree {bs.basis.max_degree})")
+    return int(idx[0])
+
+
+def uniform_growth_rate(model, basis, param: str, k: int, p: float) -> float:
+    """Eigenvalue of mode k of the linearized PDE at rho = 1, at parameter p.
+
+    Taken from the numerically assembled Jacobian (not from the closed form), so that the
+    bifurcation points are located independently of DESIGN.md's formula.
+    """
+    bs = BranchSystem(model, basis, param, symmetric=True, period=k)
+    i = _mode_coordinate(bs, k)
+    J = bs.system(p).jacobian(np.zeros(bs.n))
+    return float(J[i, i] * bs.system(p).scale[i])
+
+
+def bifurcation_points_of_uniform(model, basis, param: str, bounds, k: int,
+                                  n_scan: int = 64) -> list[float]:
+    """Parameter values in ``bounds`` where mode k of rho = 1 changes stability."""
+    lo, hi = bounds
+    grid = np.linspace(lo, hi, n_scan)
+    vals = np.array([uniform_growth_rate(model, basis, param, k, p) for p in grid])
+    roots = []
+    for i in np.nonzero(np.sign(vals[:-1]) * np.sign(vals[1:]) < 0)[0]:
+        roots.append(brentq(lambda p: uniform_growth_rate(model, basis, param, k, p),
+                            grid[i], grid[i + 1], xtol=1e-15, rtol=4.5e-16, maxiter=200))
+    return roots
+
+
+def _solve_at_amplitude(bs: BranchSystem, k: int, a: float, p_guess: float, x_guess=None,
+                        tol: float = 1e-13, max_iter: int = 30) -> np.ndarray:
+    """Solve R(x, p) = 0 with the critical coordinate x_k = a fixed; returns y = (x, p)."""
+    i = _mode_coordinate(bs, k)
+    y = np.zeros(bs.n + 1) if x_guess is None else np.array(x_guess, dtype=float)
+    y[i], y[-1] = a, p_guess
+    free = np.ones(bs.n + 1, bool)
+    free[i] = False
+    for _ in range(max_iter):
+        r = bs.residual(y)
+        if np.max(np.abs(r)) <= tol:
+            return y
+        J = bs.jacobian(y)[:, free]
+        y[free] -= np.linalg.solve(J, r)
+    raise RuntimeError(f"branch switching onto mode {k} failed at amplitude {a:g}: residual "
+                       f"{np.max(np.abs(bs.residual(y))):.2e}")
+
+
+def _classify(p_k: float, dsigma: float, p_plus: float, p_minus: float, p_2: float,
+              a: float) -> tuple[str, float]:
+    """Kind of bifurcation and curvature c in p = p_k (1 + c a^2) from three small solves."""
+    c1 = (p_plus - p_minus) / (2 * a)
+    d1 = 0.5 * (p_plus + p_minus) - p_k
+    d2 = p_2 - p_k
+    c2 = (16 * d1 - d2) / (12 * a * a)  # Richardson: p = p_k + c2 a^2 + c4 a^4
+    scale = max(1.0, abs(p_k))
+    if abs(c1) > 1e-6 * scale:
+        return "transcritical", c2 / p_k
+    if abs(c2) < 1e-7 * scale:
+        return "degenerate", c2 / p_k
+    # supercritical: the branch lies where the uniform state is unstable (sigma_k > 0)
+    kind = "supercritical" if np.sign(c2) == np.sign(dsigma) else "subcritical"
+    return kind, c2 / p_k
+
+
+# ---------------------------------------------------------------------------------------
+# tracing a branch
+# ---------------------------------------------------------------------------------------
+
+
+def _record(branch: dict, bs: BranchSystem, y: np.ndarray, k: int) -> None:
+    p = float(y[-1])
+    c = bs.coeffs(y)
+    model = model_at(bs.model, bs.param, p)
+    rho = bs.basis.backward(c)
+    stab = linear_stability(model, bs.basis, c)
+    branch["param"].append(p)
+    branch["amplitude"].append(float(bs.basis.amplitude(c, k)))
+    branch["free_energy"].append(float(free_energy(model, bs.basis, rho)))
+    branch["stable"].append(stab.stable)
+    branch["morse_index"].append(stab.morse_index)
+    branch["n_modes"].append(int(bs.basis.max_degree + 1))
+    branch["coeffs"].append(c)
+
+
+def trace_branch(bs: BranchSystem, y0: np.ndarray, t0: np.ndarray, k: int, bounds, *,
+                 ds: float = 0.02, ds_min: float = 1e-6, ds_max: float = 0.2,
+                 max_points: int = 400, tol: float = 1e-11, refine_tol: float = 1e-12,
+                 max_modes: int = 1024, progress: Callable | None = None):
+    """Follow the branch through y0 in the direction t0 until it leaves ``bounds``.
+
+    Returns (branch data dict, folds, crossings) where folds and crossings are lists of
+    (y, bs) at the located special points (crossings: F = F_uniform).
+    """
+    lo, hi = bounds
+    branch = {key: [] for key in ("param", "amplitude", "free_energy", "stable",
+                                  "morse_index", "n_modes", "coeffs")}
+    folds, crossings = [], []
+    cur = _Point(y0, _tangent(bs, y0, t0), bs)
+    if cur.t @ t0 < 0:
+        cur.t = -cur.t
+    _record(branch, bs, y0, k)
+    dF_prev = _free_energy_diff(bs, y0)
+    message = f"reached max_points={max_points}"
+    while len(branch["param"]) < max_points:
+        bs = cur.bs
+        y_new, iters, ok = _correct(bs, cur.y + ds * cur.t, cur.t, tol)
+        if ok and not _positive(bs, y_new):
+            ok = False
+        if not ok:
+            ds *= 0.5
+            if ds < ds_min:
+                message = (f"step length fell below ds_min={ds_min:g} at "
+                           f"{bs.param}={cur.y[-1]:.10g}")
+                break
+            continue
+        t_new = _tangent(bs, y_new, cur.t)
+        # fold: dp/ds changes sign
+        if np.sign(t_new[-1]) != np.sign(cur.t[-1]) and cur.t[-1] != 0:
+            yf, _ = _locate(bs, cur, ds, lambda y, t: t[-1], tol)
+            folds.append((yf, bs))
+        # crossing of the uniform state's free energy
+        dF_new = _free_energy_diff(bs, y_new)
+        if (np.sign(dF_new) != np.sign(dF_prev) and min(abs(dF_new), abs(dF_prev)) > 1e-12
+                and len(branch["param"]) > 2):
+            yc, _ = _locate(bs, cur, ds, lambda y, t, b=bs: _free_energy_diff(b, y), tol)
+            crossings.append((yc, bs))
+        dF_prev = dF_new
+        cur = _Point(y_new, t_new, bs)
+        p = float(y_new[-1])
+        if not lo <= p <= hi:
+            message = f"left the bounds at {bs.param}={p:.10g}"
+            break
+        _record(branch, bs, y_new, k)
+        if progress is not None:
+            progress(p)
+        # resolution: refine when the spectrum's tail grows
+        c = bs.coeffs(y_new)
+        if bs.basis.tail(c) > refine_tol:
+            if 2 * (bs.basis.max_degree + 1) > max_modes:
+                message = (f"the branch needs more than max_modes={max_modes} modes at "
+                           f"{bs.param}={p:.10g}")
+                break
+            new = bs.refined()
+            y_ref = bs.transfer(y_new, new)
+            y_ref, _, ok = _correct(new, y_ref, np.append(np.zeros(new.n), 1.0), tol)
+            if not ok:
+                message = "re-solving after mode refinement failed"
+                break
+            t_ref = new.transfer(cur.t, new, tangent=True) if False else bs.transfer(
+                cur.t, new, tangent=True)
+            cur = _Point(y_ref, _tangent(new, y_ref, t_ref / np.linalg.norm(t_ref)), new)
+        if iters <= 2:
+            ds = min(ds * 1.5, ds_max)
+        elif iters >= 5:
+            ds *= 0.6
+    return branch, folds, crossings, message
+
+
+# ---------------------------------------------------------------------------------------
+# the diagram
+# ---------------------------------------------------------------------------------------
+
+
+def _closed_form_threshold(model, param: str, k: int) -> float:
+    """beta/lambda_k(beta) in the parameter's units (nan when not known)."""
+    if not isinstance(model.kernel, AttentionKernel) and param != "beta":
+        g = model.kernel.coefficients(k, model.dim)[k]
+        kappa_k = 1.0 / g if g > 0 else np.inf
+    elif param == "beta":
+        return np.nan
+    elif model.dynamics == "usa":
+        kappa_k = model.kernel.threshold(k, model.dim)
+    else:
+        num, den = model.kernel.sa_coefficients(k, model.dim)
+        kappa_k = den[0] / num[k] if num[k] > 0 else np.inf
+    return kappa_k if param == "kappa" else 1.0 / kappa_k
+
+
+def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
+                        modes=(1, 2, 3), *, ds: float = 0.02, ds_max: float | None = None,
+                        max_points: int = 400, tol: float = 1e-11, amplitude0: float = 1e-3,
+                        refine_tol: float = 1e-12, max_modes: int = 1024,
+                        progress: bool = False) -> BifurcationDiagram:
+    """Branches of stationary states bifurcating from rho = 1, with special points.
+
+    Parameters
+    ----------
+    model : MeanFieldModel
+        Its value of ``param`` is ignored (the parameter is varied over ``bounds``).
+    basis : a basis with the real-coordinate interface (e.g. CircleBasis); refined
+        automatically along concentrating branches (up to ``max_modes``).
+    param : {"kappa", "noise", "beta"}
+    bounds : (lo, hi)
+        Parameter interval.
+    modes : iterable of int
+        Modes k whose branches (k-cluster states, 2 pi/k-periodic) are traced.
+    ds, ds_max : float
+        Initial and largest arclength step.
+    tol : float
+        Corrector tolerance (max-norm of the scaled stationary equation).
+    amplitude0 : float
+        Amplitude of the first off-uniform point (branch switching); the curvature
+        p = p_k (1 + c a^2) is extrapolated from amplitudes amplitude0 and 2 amplitude0.
+
+    Returns
+    -------
+    BifurcationDiagram
+
+    Raises
+    ------
+    ValueError
+        If ``bounds`` contain no bifurcation point of any requested mode.
+    """
+    if param not in PARAMS:
+        raise ValueError(f"param must be one of {PARAMS}, got {param!r}")
+    lo, hi = (float(b) for b in bounds)
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"bounds must be finite with lo < hi, got {bounds}")
+    if param in ("kappa", "noise") and lo <= 0:
+        raise ValueError(f"bounds for {param} must be > 0, got {bounds}")
+    modes = [int(k) for k in modes]
+    if not modes or min(modes) < 1 or max(modes) > basis.max_degree:
+        raise ValueError(f"modes must be integers in [1, {basis.max_degree}], got {modes}")
+    ds_max = ds_max if ds_max is not None else 0.1 * (hi - lo) + 0.2
+    start = time.perf_counter()
+    bar = ProgressBar(0, len(modes), label="branch") if progress else None
+
+    roots = {k: bifurcation_points_of_uniform(model, basis, param, (lo, hi), k) for k in modes}
+    if not any(roots.values()):
+        refs = {k: _closed_form_threshold(model, param, k) for k in modes}
+        raise ValueError(f"bounds {param} in [{lo:g}, {hi:g}] contain no bifurcation point from "
+                         f"the uniform state for modes {modes} (thresholds: "
+                         + ", ".join(f"mode {k}: {v:.6g}" for k, v in refs.items()) + ")")
+
+    branches, points, folds, transitions = [], [], [], []
+    for n_done, k in enumerate(modes):
+        for p_k in roots[k]:
+            bs = BranchSystem(model, basis, param, symmetric=True, period=k)
+            h = 1e-6 * max(1.0, abs(p_k))
+            dsigma = (uniform_growth_rate(model, basis, param, k, p_k + h)
+                      - uniform_growth_rate(model, basis, param, k, p_k - h)) / (2 * h)
+            a = amplitude0
+            y_a = _solve_at_amplitude(bs, k, a, p_k)
+            y_m = _solve_at_amplitude(bs, k, -a, p_k)
+            y_2 = _solve_at_amplitude(bs, k, 2 * a, y_a[-1], y_a)
+            kind, curv = _classify(p_k, dsigma, y_a[-1], y_m[-1], y_2[-1], a)
+            points.append(BifurcationPoint(param=p_k, mode=k, kind=kind, curvature=curv,
+                                           closed_form=_closed_form_threshold(model, param, k)))
+            y0 = np.zeros(bs.n + 1)
+            y0[-1] = p_k
+            t0 = (y_2 - y_a) / np.linalg.norm(y_2 - y_a)
+            data, fl, cr, msg = trace_branch(bs, y_a, t0, k, (lo, hi), ds=ds, ds_max=ds_max,
+                                             max_points=max_points, tol=tol,
+                                             refine_tol=refine_tol, max_modes=max_modes)
+            # prepend the bifurcation point itself (amplitude 0)
+            m_k = model_at(model, param, p_k)
+            f_unif = float(free_energy(m_k, basis, np.ones(basis.shape)))
+            stab0 = linear_stability(m_k, basis, bs.coeffs(y0))
+            branch = Branch(
+                mode=k, param_name=param,
+                param=np.array([p_k] + data["param"]),
+                amplitude=np.array([0.0] + data["amplitude"]),
+                free_energy=np.array([f_unif] + data["free_energy"]),
+                stable=np.array([stab0.stable] + data["stable"], dtype=bool),
+                morse_index=np.array([stab0.morse_index] + data["morse_index"], dtype=int),
+                n_modes=np.array([basis.max_degree + 1] + data["n_modes"], dtype=int),
+                coeffs=[bs.coeffs(y0)] + data["coeffs"], message=msg)
+            branches.append(branch)
+            for yf, b in fl:
+                cf = b.coeffs(yf)
+                folds.append(Fold(param=float(yf[-1]), mode=k,
+                                  amplitude=float(b.basis.amplitude(cf, k)),
+                                  free_energy=float(free_energy(
+                                      model_at(model, param, float(yf[-1])), b.basis,
+                                      b.basis.backward(cf)))))
+            for yc, b in cr:
+                cc = b.coeffs(yc)
+                stab = linear_stability(model_at(model, param, float(yc[-1])), b.basis, cc)
+                if stab.stable:
+                    transitions.append(Transition(param=float(yc[-1]), mode=k,
+                                                  amplitude=float(b.basis.amplitude(cc, k))))
+        if bar is not None:
+            bar(n_done + 1)
+    if bar is not None:
+        bar.close()
+
+    grid = np.linspace(lo, hi, 201)
+    f_u, morse_u = [], []
+    for p in grid:
+        m_p = model_at(model, param, float(p))
+        f_u.append(float(free_energy(m_p, basis, np.ones(basis.shape))))
+        rates = m_p.growth_rates(basis.max_degree)[1:]
+        morse_u.append(int(2 * np.sum(rates > 1e-12)))
+    return BifurcationDiagram(
+        model=model, param_name=param, bounds=(lo, hi), branches=branches,
+        bifurcation_points=points, folds=folds, first_order_transitions=transitions,
+        uniform_param=grid, uniform_free_energy=np.array(f_u),
+        uniform_morse_index=np.array(morse_u), wall_time=time.perf_counter() - start)

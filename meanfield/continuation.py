@@ -233,7 +233,7 @@ def bifurcation_points_of_uniform(model, basis, param: str, bounds, k: int,
     roots = []
     for i in np.nonzero(np.sign(vals[:-1]) * np.sign(vals[1:]) < 0)[0]:
         roots.append(brentq(lambda p: uniform_growth_rate(model, basis, param, k, p),
-                            grid[i], grid[i + 1], xtol=1e-15, rtol=4.5e-16, maxiter=200))
+                            grid[i], grid[i + 1], xtol=1e-15, rtol=8.9e-16, maxiter=200))
     return roots
 
 
@@ -335,11 +335,17 @@ def trace_branch(bs: BranchSystem, y0: np.ndarray, t0: np.ndarray, k: int, bound
             yc, _ = _locate(bs, cur, ds, lambda y, t, b=bs: _free_energy_diff(b, y), tol)
             crossings.append((yc, bs))
         dF_prev = dF_new
-        cur = _Point(y_new, t_new, bs)
         p = float(y_new[-1])
-        if not lo <= p <= hi:
-            message = f"left the bounds at {bs.param}={p:.10g}"
+        if not lo <= p <= hi:  # land the last point on the bound it crossed
+            edge = hi if p > hi else lo
+            try:
+                y_edge, _ = _locate(bs, cur, ds, lambda y, t, e=edge: y[-1] - e, tol)
+                _record(branch, bs, y_edge, k)
+            except (RuntimeError, ValueError):
+                pass
+            message = f"reached the bound {bs.param}={edge:g}"
             break
+        cur = _Point(y_new, t_new, bs)
         _record(branch, bs, y_new, k)
         if progress is not None:
             progress(p)
@@ -356,8 +362,7 @@ def trace_branch(bs: BranchSystem, y0: np.ndarray, t0: np.ndarray, k: int, bound
             if not ok:
                 message = "re-solving after mode refinement failed"
                 break
-            t_ref = new.transfer(cur.t, new, tangent=True) if False else bs.transfer(
-                cur.t, new, tangent=True)
+            t_ref = bs.transfer(cur.t, new, tangent=True)
             cur = _Point(y_ref, _tangent(new, y_ref, t_ref / np.linalg.norm(t_ref)), new)
         if iters <= 2:
             ds = min(ds * 1.5, ds_max)
@@ -390,6 +395,7 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
                         modes=(1, 2, 3), *, ds: float = 0.02, ds_max: float | None = None,
                         max_points: int = 400, tol: float = 1e-11, amplitude0: float = 1e-3,
                         refine_tol: float = 1e-12, max_modes: int = 1024,
+                        resolution_tol: float = 1e-12,
                         progress: bool = False) -> BifurcationDiagram:
     """Branches of stationary states bifurcating from rho = 1, with special points.
 
@@ -408,6 +414,8 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
         Initial and largest arclength step.
     tol : float
         Corrector tolerance (max-norm of the scaled stationary equation).
+    resolution_tol : float
+        As in :func:`meanfield.evolve`: the basis must resolve the kernel over ``bounds``.
     amplitude0 : float
         Amplitude of the first off-uniform point (branch switching); the curvature
         p = p_k (1 + c a^2) is extrapolated from amplitudes amplitude0 and 2 amplitude0.
@@ -431,6 +439,8 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
     modes = [int(k) for k in modes]
     if not modes or min(modes) < 1 or max(modes) > basis.max_degree:
         raise ValueError(f"modes must be integers in [1, {basis.max_degree}], got {modes}")
+    for edge in (lo, hi):  # the kernel must be resolved over the whole parameter range
+        model_at(model, param, edge).check_resolution(basis, resolution_tol)
     ds_max = ds_max if ds_max is not None else 0.1 * (hi - lo) + 0.2
     start = time.perf_counter()
     bar = ProgressBar(0, len(modes), label="branch") if progress else None

@@ -230,11 +230,11 @@ def bifurcation_points_of_uniform(model, basis, param: str, bounds, k: int,
     lo, hi = bounds
     grid = np.linspace(lo, hi, n_scan)
     vals = np.array([uniform_growth_rate(model, basis, param, k, p) for p in grid])
-    roots = []
-    for i in np.nonzero(np.sign(vals[:-1]) * np.sign(vals[1:]) < 0)[0]:
+    roots = [float(p) for p, v in zip(grid, vals, strict=True) if v == 0.0]
+    for i in np.nonzero(vals[:-1] * vals[1:] < 0)[0]:
         roots.append(brentq(lambda p: uniform_growth_rate(model, basis, param, k, p),
                             grid[i], grid[i + 1], xtol=1e-15, rtol=8.9e-16, maxiter=200))
-    return roots
+    return sorted(roots)
 
 
 def _solve_at_amplitude(bs: BranchSystem, k: int, a: float, p_guess: float, x_guess=None,

@@ -105,25 +105,143 @@ def _print_table(sol, rows: int = 6) -> None:
               f"{sol.rho[i].max():10.4f} {F[i]:13.8f} {sol.mass[i] - 1:10.1e}")
 
 
+def _range(text: str) -> tuple[float, ...]:
+    """'lo:hi' or 'lo:hi:step' -> floats."""
+    try:
+        parts = tuple(float(x) for x in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected lo:hi or lo:hi:step, got {text!r}") from None
+    if len(parts) not in (2, 3) or not parts[0] < parts[1] or (len(parts) == 3 and parts[2] <= 0):
+        raise argparse.ArgumentTypeError(f"expected lo:hi (lo < hi) or lo:hi:step (step > 0), "
+                                         f"got {text!r}")
+    return parts
+
+
+def _modes(text: str) -> tuple[int, ...]:
+    try:
+        modes = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected modes like 1,2,3, got {text!r}") from None
+    if not modes or min(modes) < 1:
+        raise argparse.ArgumentTypeError(f"modes must be integers >= 1, got {text!r}")
+    return modes
+
+
+def run_bifurcate(args) -> int:
+    from .continuation import bifurcation_diagram
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model = MeanFieldModel(AttentionKernel(args.beta), kappa=args.kappa, dynamics=args.dynamics)
+    basis = CircleBasis(args.n_modes)
+    lo, hi = args.range[:2]
+    diag = bifurcation_diagram(model, basis, args.param, (lo, hi), modes=args.modes,
+                               progress=not args.no_progress)
+    diag.to_json(out / "diagram.json")
+    diag.to_npz(out / "diagram.npz")
+    diag.plot(out / "diagram.png")
+    print(f"\nbifurcation diagram: beta={args.beta:g}, {args.dynamics.upper()}, {args.param} in "
+          f"[{lo:g}, {hi:g}], modes {','.join(map(str, args.modes))} "
+          f"({diag.wall_time:.2f} s)\n")
+    print(diag.table())
+    for br in diag.branches:
+        print(f"branch mode {br.mode}: {br.param.size} points, n_modes up to "
+              f"{br.n_modes.max()}, {br.message}")
+    found = {p.mode for p in diag.bifurcation_points}
+    for k in args.modes:
+        if k not in found:
+            print(f"mode {k}: no bifurcation from the uniform state for {args.param} in "
+                  f"[{lo:g}, {hi:g}]")
+    print(f"\nwrote {out / 'diagram.json'}, {out / 'diagram.npz'}, {out / 'diagram.png'}")
+    return 0
+
+
+def run_phase_diagram(args) -> int:
+    from .continuation import phase_diagram
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    lo, hi, *step = args.beta
+    betas = np.arange(lo, hi + 1e-12, step[0] if step else (hi - lo) / 20)
+    pd = phase_diagram(betas, dynamics=args.dynamics, progress=not args.no_progress)
+    pd.to_json(out / "phase_diagram.json")
+    pd.plot(out / "phase_diagram.png")
+    print()
+    print(pd.table())
+    print(f"\nwrote {out / 'phase_diagram.json'}, {out / 'phase_diagram.png'}")
+    return 0
+
+
+def run_demo(args) -> int:
+    """The flagship: the beta = 3 bifurcation diagram, then one evolution into the cluster."""
+    print("== 1. Bifurcation diagram of the noisy transformer on the circle, beta = 3 ==")
+    code = run_bifurcate(args)
+    print("\n== 2. Evolution from a perturbed uniform state at kappa = 1 (beyond kappa_1) ==")
+    code = code or run_evolve(args)
+    if code == 0:
+        _compare_with_branch(args)
+    return code
+
+
+def _compare_with_branch(args) -> None:
+    """Cross-check: the run's end state against Newton's stationary state at its kappa."""
+    from .stationary import stationary_state
+
+    model = MeanFieldModel(AttentionKernel(args.beta), kappa=args.kappa, dynamics=args.dynamics)
+    basis = CircleBasis(args.n_modes)
+    data = np.load(Path(args.out) / "solution.npz")
+    end = data["coeffs"][-1]
+    st = stationary_state(model, basis, initial.von_mises(basis, 6.0))
+    aligned = end * np.exp(-1j * np.arange(basis.n_modes) * np.angle(end[1]))
+    print(f"\ncross-check at kappa={args.kappa:g}: evolve's end state vs Newton's 1-cluster "
+          f"state: max |coefficient difference| = {np.max(np.abs(aligned - st.coeffs)):.2e}, "
+          f"|rho_1| = {st.amplitude(1):.10f}, stable = {st.stable}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meanfield", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("evolve", help="evolve the mean-field PDE on the circle")
     _add_evolve_args(p, {})
-    d = sub.add_parser("demo", help="the flagship run on defaults (beta=3, kappa=1)")
+    d = sub.add_parser("demo", help="the flagship: beta = 3 bifurcation diagram and a run")
     _add_evolve_args(d, {"out": "demo_output"})
+    _add_bifurcate_args(d, exclude_common=True)
+    b = sub.add_parser("bifurcate", help="bifurcation diagram of stationary states")
+    _add_bifurcate_args(b)
+    ph = sub.add_parser("phase-diagram", help="first transition over beta: kappa_1, kappa_c, "
+                        "the tricritical beta_*")
+    ph.add_argument("--beta", type=_range, default=(0.5, 6.0, 0.25), help="lo:hi:step")
+    ph.add_argument("--dynamics", choices=("usa", "sa"), default="usa")
+    ph.add_argument("--out", default="results")
+    ph.add_argument("--no-progress", action="store_true")
     return parser
+
+
+def _add_bifurcate_args(p: argparse.ArgumentParser, exclude_common: bool = False) -> None:
+    if not exclude_common:
+        p.add_argument("--beta", type=float, default=3.0)
+        p.add_argument("--kappa", type=_kappa, default=1.0,
+                       help="kappa of the model (ignored when param=kappa)")
+        p.add_argument("--dynamics", choices=("usa", "sa"), default="usa")
+        p.add_argument("--n-modes", type=_positive(int), default=32)
+        p.add_argument("--out", default="results")
+        p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--param", choices=("kappa", "noise", "beta"), default="kappa")
+    p.add_argument("--range", type=_range, default=(0.2, 2.0), help="lo:hi of the parameter")
+    p.add_argument("--modes", type=_modes, default=(1, 2, 3), help="e.g. 1,2,3")
+
+
+COMMANDS = {"evolve": run_evolve, "demo": run_demo, "bifurcate": run_bifurcate,
+            "phase-diagram": run_phase_diagram}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in ("evolve", "demo"):
-        try:
-            return run_evolve(args)
-        except (ValueError, OverflowError) as err:
-            print(f"meanfield: error: {err}", file=sys.stderr)
-            return 2
-    return 2  # pragma: no cover
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, OverflowError) as err:
+        print(f"meanfield: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

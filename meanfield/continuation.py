@@ -516,3 +516,172 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
         bifurcation_points=points, folds=folds, first_order_transitions=transitions,
         uniform_param=grid, uniform_free_energy=np.array(f_u),
         uniform_morse_index=np.array(morse_u), wall_time=time.perf_counter() - start)
+
+
+# ---------------------------------------------------------------------------------------
+# the phase diagram in (beta, kappa)
+# ---------------------------------------------------------------------------------------
+
+
+def _circle_basis_for(model, tol: float = 1e-12):
+    from .bases import CircleBasis
+
+    need = model.required_degree(tol)
+    return CircleBasis(max(32, 2 * ((need or 31) + 1)))
+
+
+def first_bifurcation(model, basis=None, amplitude: float = 1e-2) -> BifurcationPoint:
+    """kappa_1 of ``model``'s kernel located numerically, with its kind and curvature.
+
+    The kind comes from the curvature c in kappa = kappa_1 (1 + c a^2): supercritical
+    (c > 0), subcritical (c < 0); see :func:`bifurcation_diagram`.
+    """
+    basis = basis if basis is not None else _circle_basis_for(model)
+    guess = _closed_form_threshold(model, "kappa", 1)
+    if not np.isfinite(guess) or guess <= 0:
+        raise ValueError(f"mode 1 of the uniform state never destabilizes for {model.kernel!r}")
+    roots = bifurcation_points_of_uniform(model, basis, "kappa", (0.5 * guess, 2.0 * guess), 1)
+    if not roots:
+        raise RuntimeError(f"no mode-1 bifurcation found near kappa = {guess:.6g}")
+    p_k = roots[0]
+    bs = BranchSystem(model, basis, "kappa", symmetric=True, period=1)
+    y_a = _solve_at_amplitude(bs, 1, amplitude, p_k)
+    y_m = _solve_at_amplitude(bs, 1, -amplitude, p_k)
+    y_2 = _solve_at_amplitude(bs, 1, 2 * amplitude, y_a[-1], y_a)
+    kind, curv = _classify(p_k, 1.0, y_a[-1], y_m[-1], y_2[-1], amplitude)
+    return BifurcationPoint(param=p_k, mode=1, kind=kind, curvature=curv, closed_form=guess)
+
+
+@dataclass
+class PhaseDiagram:
+    """The first transition of the noisy transformer as a function of beta.
+
+    Attributes
+    ----------
+    beta, kappa_1, curvature : ndarray
+        Sampled beta, the numerically located kappa_1(beta) and the branch curvature c.
+    kind : list of str
+        "supercritical" (continuous transition) or "subcritical" (first order).
+    kappa_fold, kappa_c : ndarray
+        For first-order transitions: the fold of the 1-cluster branch and the kappa_c where
+        its free energy crosses the uniform state's (nan for continuous transitions).
+    beta_star : float
+        The tricritical beta where the curvature changes sign (nan if not bracketed).
+    """
+
+    beta: np.ndarray
+    kappa_1: np.ndarray
+    curvature: np.ndarray
+    kind: list
+    kappa_fold: np.ndarray
+    kappa_c: np.ndarray
+    beta_star: float
+    dim: int = 2
+    dynamics: str = "usa"
+
+    def to_dict(self) -> dict:
+        return {"dim": self.dim, "dynamics": self.dynamics, "beta_star": self.beta_star,
+                "beta": self.beta, "kappa_1": self.kappa_1, "curvature": self.curvature,
+                "kind": list(self.kind), "kappa_fold": self.kappa_fold, "kappa_c": self.kappa_c}
+
+    def to_json(self, path) -> None:
+        from . import io
+
+        io.write_json(path, self.to_dict())
+
+    def table(self) -> str:
+        rows = [f"{'beta':>8} {'kappa_1':>14} {'kind':>14} {'curvature c':>13} "
+                f"{'kappa_fold':>14} {'kappa_c':>14}"]
+        for i, b in enumerate(self.beta):
+            rows.append(f"{b:8.4f} {self.kappa_1[i]:14.10f} {self.kind[i]:>14} "
+                        f"{self.curvature[i]:13.5e} {self.kappa_fold[i]:14.10f} "
+                        f"{self.kappa_c[i]:14.10f}")
+        rows.append(f"tricritical beta_* = {self.beta_star:.10f}")
+        return "\n".join(rows)
+
+    def plot(self, path=None):
+        """kappa_1(beta) (solid where continuous, dashed where first order), kappa_c and the
+        fold, and beta_*, in the (beta, kappa) plane."""
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
+        sub = np.array([k == "subcritical" for k in self.kind])
+        ax.plot(self.beta, self.kappa_1, "k-", lw=1, label=r"$\kappa_1(\beta)=\beta/I_1(\beta)$")
+        ax.plot(self.beta[sub], self.kappa_c[sub], "C3o-", ms=3,
+                label=r"$\kappa_c$ (first-order transition)")
+        ax.plot(self.beta[sub], self.kappa_fold[sub], "C0^--", ms=3, label="fold")
+        if np.isfinite(self.beta_star):
+            ax.axvline(self.beta_star, color="0.5", ls=":",
+                       label=rf"tricritical $\beta_*={self.beta_star:.6f}$")
+        ax.set_xlabel(r"$\beta$")
+        ax.set_ylabel(r"$\kappa$")
+        ax.set_yscale("log")
+        ax.set_title(f"phase diagram of the noisy transformer (S^{self.dim - 1}, "
+                     f"{self.dynamics.upper()})")
+        ax.legend(fontsize=8)
+        ax.text(0.02, 0.04, "uniform state below the curves; clustered above",
+                transform=ax.transAxes, fontsize=8, color="0.3")
+        if path is not None:
+            fig.savefig(path, dpi=120)
+            plt.close(fig)
+        return fig
+
+
+def phase_diagram(beta_values, *, dim: int = 2, dynamics: str = "usa", basis_factory=None,
+                  progress: bool = False) -> PhaseDiagram:
+    """kappa_1(beta), the kind of the first transition, kappa_c and the tricritical beta_*.
+
+    Parameters
+    ----------
+    beta_values : array_like
+        Values of beta to sample (each > 0 for a mode-1 instability).
+    dim : int
+        Sphere S^{dim-1}; the default basis factory covers the circle (dim = 2).
+    basis_factory : callable, optional
+        beta -> basis resolving the kernel at that beta.
+    """
+    from .model import MeanFieldModel
+
+    betas = np.asarray(beta_values, dtype=float)
+    if betas.ndim != 1 or betas.size == 0 or np.any(~np.isfinite(betas)):
+        raise ValueError("beta_values must be a non-empty 1-D array of finite numbers")
+    if basis_factory is None:
+        if dim != 2:
+            raise ValueError("dim > 2 needs a basis_factory (e.g. a zonal basis)")
+
+        def basis_factory(beta):
+            return _circle_basis_for(MeanFieldModel(AttentionKernel(beta), 1.0, dynamics, dim))
+
+    def model_of(beta):
+        return MeanFieldModel(AttentionKernel(beta), kappa=1.0, dynamics=dynamics, dim=dim)
+
+    bar = ProgressBar(0, betas.size, label="beta") if progress else None
+    k1, curv, kinds, kf, kc = [], [], [], [], []
+    for i, beta in enumerate(betas):
+        model, basis = model_of(beta), basis_factory(beta)
+        bp = first_bifurcation(model, basis)
+        k1.append(bp.param)
+        curv.append(bp.curvature)
+        kinds.append(bp.kind)
+        fold = cross = np.nan
+        if bp.kind == "subcritical":
+            d = bifurcation_diagram(model, basis, "kappa", (0.5 * bp.param, 1.2 * bp.param),
+                                    modes=(1,), ds=0.01 * bp.param)
+            fold = d.folds[0].param if d.folds else np.nan
+            cross = d.first_order_transitions[0].param if d.first_order_transitions else np.nan
+        kf.append(fold)
+        kc.append(cross)
+        if bar is not None:
+            bar(i + 1)
+    if bar is not None:
+        bar.close()
+    curv = np.array(curv)
+    beta_star = np.nan
+    flips = np.nonzero(np.sign(curv[:-1]) * np.sign(curv[1:]) < 0)[0]
+    if flips.size:
+        i = int(flips[0])
+        beta_star = brentq(lambda b: first_bifurcation(model_of(b), basis_factory(b)).curvature,
+                           betas[i], betas[i + 1], xtol=1e-12, rtol=1e-13)
+    return PhaseDiagram(beta=betas, kappa_1=np.array(k1), curvature=curv, kind=kinds,
+                        kappa_fold=np.array(kf), kappa_c=np.array(kc), beta_star=beta_star,
+                        dim=dim, dynamics=dynamics)

@@ -52,3 +52,41 @@ def test_too_coarse_basis_is_an_error_not_a_traceback(tmp_path, capsys):
                  "--no-progress"])
     assert code == 2
     assert "too coarse" in capsys.readouterr().err
+
+
+def test_bifurcate_writes_diagram_and_table(tmp_path, capsys):
+    out = tmp_path / "bif"
+    code = main(["bifurcate", "--beta", "3", "--range", "0.6:1.5", "--modes", "1,2,3",
+                 "--out", str(out), "--no-progress"])
+    assert code == 0
+    for name in ("diagram.json", "diagram.npz", "diagram.png"):
+        assert (out / name).stat().st_size > 0
+    text = capsys.readouterr().out
+    assert "subcritical" in text and "fold" in text and "first-order" in text
+    assert "mode 3: no bifurcation" in text  # kappa_3(3) = 3.13 is outside 0.6:1.5
+    d = json.loads((out / "diagram.json").read_text())
+    assert len(d["branches"]) == 2
+
+
+def test_phase_diagram_command(tmp_path, capsys):
+    out = tmp_path / "ph"
+    code = main(["phase-diagram", "--beta", "2:3:0.5", "--out", str(out), "--no-progress"])
+    assert code == 0 and (out / "phase_diagram.png").stat().st_size > 0
+    data = json.loads((out / "phase_diagram.json").read_text())
+    assert data["kind"] == ["supercritical", "subcritical", "subcritical"]
+    assert abs(data["beta_star"] - 2.4469183) < 1e-6
+    assert "tricritical" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, text", [
+    (["bifurcate", "--range", "2:1"], "lo < hi"),
+    (["bifurcate", "--modes", "0"], "modes must be integers >= 1"),
+    (["bifurcate", "--range", "0.2:0.5", "--modes", "1"], "contain no bifurcation"),
+])
+def test_bifurcate_bad_arguments(argv, text, capsys, tmp_path):
+    code = None
+    try:
+        code = main(argv + ["--out", str(tmp_path), "--no-progress"])
+    except SystemExit as exc:
+        code = exc.code
+    assert code == 2 and text in capsys.readouterr().err

@@ -167,3 +167,19 @@ def test_bad_input():
     with pytest.raises(ValueError, match=r"modes must be integers in \[1, 31\]"):
         bifurcation_diagram(model, b, "kappa", (0.2, 2.0), modes=(0,))
     assert BranchSystem and trace_branch  # public building blocks
+
+
+def test_phase_diagram_tricritical_beta():
+    # beta_* solves I_2(beta)/I_1(beta) = 1/2 (Mun–Rosenzweig, d = 2): 2.44691831...
+    from meanfield.continuation import phase_diagram
+
+    exact = brentq(lambda x: iv(2, x) / iv(1, x) - 0.5, 2.0, 3.0, xtol=1e-15)
+    pd = phase_diagram([2.0, 2.5, 3.0])
+    assert pd.kind == ["supercritical", "subcritical", "subcritical"]
+    # curvature from Richardson at amplitudes 1e-2, 2e-2: relative error ~1e-8 -> beta_* ~1e-7
+    assert abs(pd.beta_star - exact) < 1e-6
+    assert np.allclose(pd.kappa_1, [b / iv(1, b) for b in pd.beta], rtol=1e-12)
+    sub = np.array(pd.kind) == "subcritical"
+    assert np.all(pd.kappa_fold[sub] < pd.kappa_c[sub])
+    assert np.all(pd.kappa_c[sub] < pd.kappa_1[sub])
+    assert np.all(np.isnan(pd.kappa_c[~sub]))

@@ -553,7 +553,15 @@ class AttentionKernel(Kernel):
         return math.inf, lg
 
     def coefficients(self, lmax: int, dim: int = 2) -> np.ndarray:
+        return _memoized(self, "coefficients", self._coefficients, lmax, dim)
+
+    def sa_coefficients(self, lmax: int, dim: int = 2) -> tuple[np.ndarray, np.ndarray]:
+        return _memoized(self, "sa_coefficients", self._sa_coefficients, lmax, dim)
+
+    def _coefficients(self, lmax: int, dim: int = 2) -> np.ndarray:
         """Funk–Hecke coefficients ``g_l`` of the potential ``G_beta`` (normalized sigma).
+
+        Results are memoized per (lmax, dim) (the kernel is immutable); a copy is returned.
 
         ``g_l = lambda_l(beta)/beta`` for l >= 1, ``g_0 = (lambda_0 - 1)/beta`` (summed as a
         series without cancellation for small ``|beta|``); beta = 0: ``g = (0, 1/d, 0, ...)``.
@@ -620,7 +628,7 @@ class AttentionKernel(Kernel):
         kappa = np.where(sign > 0, kappa, np.inf)
         return _scalar_or_array(kappa, larr)
 
-    def sa_coefficients(self, lmax: int, dim: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    def _sa_coefficients(self, lmax: int, dim: int = 2) -> tuple[np.ndarray, np.ndarray]:
         """Multipliers for the softmax (SA) velocity ``X = grad(num * rho) / (den * rho)``.
 
         ``den_l = lambda_l(beta) exp(-|beta|)`` (the scaled kernel ``K_beta * rho``) and
@@ -652,6 +660,22 @@ class AttentionKernel(Kernel):
         num = self._signs(larr, shift=1) * num_abs
         num[0] = 0.0
         return num, den
+
+
+AttentionKernel.coefficients.__doc__ = AttentionKernel._coefficients.__doc__
+AttentionKernel.sa_coefficients.__doc__ = AttentionKernel._sa_coefficients.__doc__
+
+
+def _memoized(kernel, name: str, compute, lmax: int, dim: int):
+    """Per-instance memo of coefficient vectors (kernels are immutable); returns copies."""
+    memo = kernel.__dict__.setdefault("_memo", {})
+    key = (name, lmax, dim)
+    if key not in memo:
+        if len(memo) > 64:
+            memo.clear()
+        memo[key] = compute(lmax, dim)
+    out = memo[key]
+    return tuple(a.copy() for a in out) if isinstance(out, tuple) else out.copy()
 
 
 class KuramotoKernel(Kernel):

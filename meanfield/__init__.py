@@ -9,14 +9,19 @@ noise is (1/kappa) Lap.
 
 from . import initial
 from .bases import CircleBasis
+from .continuation import bifurcation_diagram, phase_diagram
+from .diagram import BifurcationDiagram
 from .evolution import Solution, evolve
 from .free_energy import entropy, free_energy, interaction_energy
 from .kernels import AttentionKernel, Kernel, KuramotoKernel, ZonalKernel
 from .model import MeanFieldModel
+from .stationary import ConvergenceError, linear_stability, stationary_state
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AttentionKernel", "CircleBasis", "Kernel", "KuramotoKernel", "MeanFieldModel", "Solution",
-    "ZonalKernel", "entropy", "evolve", "free_energy", "initial", "interaction_energy",
+    "AttentionKernel", "BifurcationDiagram", "CircleBasis", "ConvergenceError", "Kernel",
+    "KuramotoKernel", "MeanFieldModel", "Solution", "ZonalKernel", "bifurcation_diagram",
+    "entropy", "evolve", "free_energy", "initial", "interaction_energy", "linear_stability",
+    "phase_diagram", "stationary_state",
 ]

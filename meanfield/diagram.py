@@ -489,6 +489,24 @@ class BifurcationDiagram:
         arrays["transition_amplitude"] = np.array([t.amplitude for t in tr], dtype=float)
         return save_npz(path, **arrays)
 
+    # ------------------------------------------------------------------ stability changes
+
+    def stability_changes(self) -> list[dict]:
+        """Where the Morse index changes along each branch (between consecutive points).
+
+        Folds and bifurcation points are where such changes are expected; any other entry
+        is a secondary bifurcation of the branch (located to the spacing of its points).
+        Each entry: mode, param (midpoint), param_interval, morse_before, morse_after.
+        """
+        out = []
+        for br in self.branches:
+            m = np.asarray(br.morse_index)
+            for i in np.nonzero(np.diff(m) != 0)[0]:
+                out.append({"mode": br.mode, "param": 0.5 * float(br.param[i] + br.param[i + 1]),
+                            "param_interval": (float(br.param[i]), float(br.param[i + 1])),
+                            "morse_before": int(m[i]), "morse_after": int(m[i + 1])})
+        return out
+
     # ------------------------------------------------------------------ table
 
     def table(self) -> str:

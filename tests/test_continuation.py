@@ -183,3 +183,12 @@ def test_phase_diagram_tricritical_beta():
     assert np.all(pd.kappa_fold[sub] < pd.kappa_c[sub])
     assert np.all(pd.kappa_c[sub] < pd.kappa_1[sub])
     assert np.all(np.isnan(pd.kappa_c[~sub]))
+
+
+def test_stability_changes_along_the_subcritical_branch(beta3):
+    # the 1-cluster branch at beta = 3: Morse index 1 between kappa_1 and the fold, 0 after
+    _, d = beta3
+    changes = [c for c in d.stability_changes() if c["mode"] == 1]
+    fold = d.folds[0].param
+    assert any(c["morse_before"] == 1 and c["morse_after"] == 0
+               and abs(c["param"] - fold) < 0.01 for c in changes)

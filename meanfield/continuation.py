@@ -22,6 +22,7 @@ Everything is written against the basis interface (real coordinates, subspace ma
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -330,8 +331,8 @@ def trace_branch(bs: BranchSystem, y0: np.ndarray, t0: np.ndarray, k: int, bound
             folds.append((yf, bs))
         # crossing of the uniform state's free energy
         dF_new = _free_energy_diff(bs, y_new)
-        if (np.sign(dF_new) != np.sign(dF_prev) and min(abs(dF_new), abs(dF_prev)) > 1e-12
-                and len(branch["param"]) > 2):
+        floor = 1e-14 * max(1.0, abs(branch["free_energy"][-1]))  # round-off of F
+        if np.sign(dF_new) != np.sign(dF_prev) and min(abs(dF_new), abs(dF_prev)) > floor:
             yc, _ = _locate(bs, cur, ds, lambda y, t, b=bs: _free_energy_diff(b, y), tol)
             crossings.append((yc, bs))
         dF_prev = dF_new
@@ -340,6 +341,7 @@ def trace_branch(bs: BranchSystem, y0: np.ndarray, t0: np.ndarray, k: int, bound
             edge = hi if p > hi else lo
             try:
                 y_edge, _ = _locate(bs, cur, ds, lambda y, t, e=edge: y[-1] - e, tol)
+                y_edge[-1] = edge  # |p - edge| ~ 1e-13 from Brent: record the bound itself
                 _record(branch, bs, y_edge, k)
             except (RuntimeError, ValueError):
                 pass
@@ -358,12 +360,15 @@ def trace_branch(bs: BranchSystem, y0: np.ndarray, t0: np.ndarray, k: int, bound
                 break
             new = bs.refined()
             y_ref = bs.transfer(y_new, new)
-            y_ref, _, ok = _correct(new, y_ref, np.append(np.zeros(new.n), 1.0), tol)
-            if not ok:
-                message = "re-solving after mode refinement failed"
-                break
             t_ref = bs.transfer(cur.t, new, tangent=True)
-            cur = _Point(y_ref, _tangent(new, y_ref, t_ref / np.linalg.norm(t_ref)), new)
+            t_ref /= np.linalg.norm(t_ref)
+            # bordered by the tangent (not by fixing p): regular at folds too
+            y_ref, _, ok = _correct(new, y_ref, t_ref, tol)
+            if not ok:
+                message = (f"re-solving after mode refinement to {new.basis.max_degree + 1} "
+                           f"modes failed at {bs.param}={p:.10g}")
+                break
+            cur = _Point(y_ref, _tangent(new, y_ref, t_ref), new)
         if iters <= 2:
             ds = min(ds * 1.5, ds_max)
         elif iters >= 5:
@@ -452,7 +457,7 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
                          f"the uniform state for modes {modes} (thresholds: "
                          + ", ".join(f"mode {k}: {v:.6g}" for k, v in refs.items()) + ")")
 
-    branches, points, folds, transitions = [], [], [], []
+    branches, points, folds, crossings = [], [], [], []
     for n_done, k in enumerate(modes):
         for p_k in roots[k]:
             bs = BranchSystem(model, basis, param, symmetric=True, period=k)
@@ -472,6 +477,9 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
             data, fl, cr, msg = trace_branch(bs, y_a, t0, k, (lo, hi), ds=ds, ds_max=ds_max,
                                              max_points=max_points, tol=tol,
                                              refine_tol=refine_tol, max_modes=max_modes)
+            if not msg.startswith("reached the bound"):
+                warnings.warn(f"the mode-{k} branch stopped before the bounds: {msg}; the "
+                              "diagram is incomplete beyond that point", stacklevel=2)
             # prepend the bifurcation point itself (amplitude 0)
             m_k = model_at(model, param, p_k)
             f_unif = float(free_energy(m_k, basis, np.ones(basis.shape)))
@@ -497,8 +505,8 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
                 cc = b.coeffs(yc)
                 stab = linear_stability(model_at(model, param, float(yc[-1])), b.basis, cc)
                 if stab.stable:
-                    transitions.append(Transition(param=float(yc[-1]), mode=k,
-                                                  amplitude=float(b.basis.amplitude(cc, k))))
+                    crossings.append(Transition(param=float(yc[-1]), mode=k,
+                                                amplitude=float(b.basis.amplitude(cc, k))))
         if bar is not None:
             bar(n_done + 1)
     if bar is not None:
@@ -511,11 +519,34 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
         f_u.append(float(free_energy(m_p, basis, np.ones(basis.shape))))
         rates = m_p.growth_rates(basis.max_degree)[1:]
         morse_u.append(int(2 * np.sum(rates > 1e-12)))
-    return BifurcationDiagram(
+    diag = BifurcationDiagram(
         model=model, param_name=param, bounds=(lo, hi), branches=branches,
-        bifurcation_points=points, folds=folds, first_order_transitions=transitions,
+        bifurcation_points=points, folds=folds, first_order_transitions=[],
         uniform_param=grid, uniform_free_energy=np.array(f_u),
-        uniform_morse_index=np.array(morse_u), wall_time=time.perf_counter() - start)
+        uniform_morse_index=np.array(morse_u), wall_time=0.0)
+    def uniform_stable(p: float) -> bool:
+        rates = model_at(model, param, p).growth_rates(basis.max_degree)[1:]
+        return bool(np.all(rates < 0))
+
+    diag.first_order_transitions = _global_jumps(diag, crossings, uniform_stable)
+    diag.wall_time = time.perf_counter() - start
+    return diag
+
+
+def _global_jumps(diag: BifurcationDiagram, crossings: list[Transition],
+                  uniform_stable: Callable[[float], bool]) -> list[Transition]:
+    """The crossings F_branch = F_uniform (located exactly, branch stable there) that are
+    jumps of the global minimizer: the uniform state is stable at the crossing and no
+    stable state of another branch has a lower free energy there."""
+    out = []
+    for tr in crossings:
+        if not uniform_stable(tr.param):
+            continue
+        f_u = diag._uniform_free_energy_at(tr.param)
+        others = [c[2] for c in diag._candidates(tr.param) if c[1] not in (0, tr.mode)]
+        if f_u is not None and all(f >= f_u - 1e-12 * max(1.0, abs(f_u)) for f in others):
+            out.append(tr)
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -665,10 +696,13 @@ def phase_diagram(beta_values, *, dim: int = 2, dynamics: str = "usa", basis_fac
         kinds.append(bp.kind)
         fold = cross = np.nan
         if bp.kind == "subcritical":
-            d = bifurcation_diagram(model, basis, "kappa", (0.5 * bp.param, 1.2 * bp.param),
+            d = bifurcation_diagram(model, basis, "kappa", (0.1 * bp.param, 1.2 * bp.param),
                                     modes=(1,), ds=0.01 * bp.param)
             fold = d.folds[0].param if d.folds else np.nan
             cross = d.first_order_transitions[0].param if d.first_order_transitions else np.nan
+            if not (np.isfinite(fold) and np.isfinite(cross)):
+                warnings.warn(f"beta={beta:g}: subcritical, but the fold or kappa_c was not "
+                              "found in [0.1, 1.2] kappa_1", stacklevel=2)
         kf.append(fold)
         kc.append(cross)
         if bar is not None:

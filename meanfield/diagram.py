@@ -194,7 +194,8 @@ class BifurcationDiagram:
         value = _interp_monotone(min(max(p, lo), hi), x, f)
         return value if np.isfinite(value) else None
 
-    def _candidates(self, p: float) -> list[tuple[str, int, float, float]]:
+    def _candidates(self, p: float, stable_only: bool = True
+                    ) -> list[tuple[str, int, float, float]]:
         """Every state defined at ``p``: ``(label, mode, F, amplitude)``.
 
         The uniform state comes first; then, for each branch, one entry per monotone
@@ -203,27 +204,41 @@ class BifurcationDiagram:
         """
         out = []
         fu = self._uniform_free_energy_at(p)
-        if fu is not None:
+        if fu is not None and (not stable_only or self._uniform_stable_at(p)):
             out.append((_UNIFORM, 0, fu, 0.0))
         for br in self.branches:
             x = np.asarray(br.param, dtype=float)
             f = np.asarray(br.free_energy, dtype=float)
             a = np.asarray(br.amplitude, dtype=float)
+            st = np.asarray(br.stable, dtype=bool)
             for i, j in _monotone_segments(x):
                 xs = x[i:j + 1]
                 lo, hi = np.nanmin(xs), np.nanmax(xs)
-                if not lo <= p <= hi:
+                tol = 1e-12 * max(1.0, abs(lo), abs(hi))
+                if not lo - tol <= p <= hi + tol:
                     continue
-                fp = _interp_monotone(p, xs, f[i:j + 1])
+                q = min(max(p, lo), hi)
+                if stable_only:  # both ends of the interval holding q must be stable
+                    order = np.argsort(xs, kind="stable")
+                    pos = int(np.clip(np.searchsorted(xs[order], q), 1, xs.size - 1))
+                    ends = order[[pos - 1, pos]] if xs.size > 1 else order[[0, 0]]
+                    if not np.all(st[i:j + 1][ends]):
+                        continue
+                fp = _interp_monotone(q, xs, f[i:j + 1])
                 if np.isfinite(fp):
                     out.append((_label(br.mode), int(br.mode), fp,
-                                _interp_monotone(p, xs, a[i:j + 1])))
+                                _interp_monotone(q, xs, a[i:j + 1])))
         return out
+
+    def _uniform_stable_at(self, p: float) -> bool:
+        x = np.asarray(self.uniform_param, dtype=float)
+        m = np.asarray(self.uniform_morse_index)
+        return bool(m[int(np.argmin(np.abs(x - p)))] == 0) if x.size else False
 
     def _argmin(self, p: float) -> tuple[str, int, float, float]:
         cands = self._candidates(p)
         if not cands:
-            raise ValueError(f"no state of the diagram is defined at {self.param_name}={p!r}")
+            raise ValueError(f"no stable state of the diagram is known at {self.param_name}={p!r}")
         best = cands[0]
         for c in cands[1:]:
             # a branch must beat the incumbent by more than round-off: at a bifurcation the
@@ -242,10 +257,11 @@ class BifurcationDiagram:
         ``branch.param`` (cut where ``diff(param)`` changes sign) that covers ``p`` gives one
         candidate, with F linearly interpolated within the piece.
 
-        All computed points count, stable or not: the global minimizer of F is a stable
-        state in practice, so no filtering by ``branch.stable`` is done. Ties within
-        round-off (as at a bifurcation point) go to the earlier candidate, the uniform
-        state first.
+        Only linearly stable states count (a branch piece between two stable points; the
+        uniform state where its Morse index is 0): the global minimizer of F is stable, and
+        where a branch was not computed (beyond where it stopped) an unstable state must not
+        stand in for it. Ties within round-off (as at a bifurcation point) go to the earlier
+        candidate, the uniform state first.
 
         Parameters
         ----------
@@ -264,7 +280,7 @@ class BifurcationDiagram:
         Raises
         ------
         ValueError
-            If no state of the diagram (uniform grid nor branch) covers ``p``.
+            If no stable state of the diagram (uniform grid nor branch) covers ``p``.
         """
         label, mode, f, _ = self._argmin(float(p))
         return label, mode, f

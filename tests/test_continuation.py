@@ -192,3 +192,63 @@ def test_stability_changes_along_the_subcritical_branch(beta3):
     fold = d.folds[0].param
     assert any(c["morse_before"] == 1 and c["morse_after"] == 0
                and abs(c["param"] - fold) < 0.01 for c in changes)
+
+
+def test_fold_against_an_independent_amplitude_parametrization():
+    # the fold is the minimum of kappa(a) along the branch parametrized by its amplitude a
+    # (a different system: x_1 = a fixed, kappa unknown), found by a bounded scalar search
+    from scipy.optimize import minimize_scalar
+
+    from meanfield.continuation import _solve_at_amplitude
+
+    model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    b = mf.CircleBasis(32)
+    d = bifurcation_diagram(model, b, "kappa", (0.6, 1.0), modes=(1,))
+    bs = BranchSystem(model, b, "kappa")
+    res = minimize_scalar(lambda a: _solve_at_amplitude(bs, 1, a, 0.75)[-1],
+                          bounds=(0.2, 0.6), method="bounded", options={"xatol": 1e-8})
+    # near the extremum kappa(a) is flat: an a-error of 1e-8 gives ~1e-16 in kappa
+    assert abs(d.folds[0].param - res.fun) < 1e-9
+    assert abs(d.folds[0].amplitude - res.x) < 1e-6
+
+
+def test_transition_close_to_onset_is_found_with_default_steps():
+    # beta = 2.45, just above beta_*: fold and kappa_c lie within ~1e-4 of kappa_1
+    model = mf.MeanFieldModel(mf.AttentionKernel(2.45), kappa=1.0)
+    k1 = 2.45 / iv(1, 2.45)
+    d = bifurcation_diagram(model, mf.CircleBasis(32), "kappa", (0.5, 1.5), modes=(1,))
+    (fold,) = d.folds
+    (tr,) = d.first_order_transitions
+    assert fold.param < tr.param < k1 and k1 - fold.param < 1e-3
+
+
+@pytest.mark.parametrize("param, bounds, kind", [
+    ("noise", (0.5, 2.0), "subcritical"),   # beta = 3: noise_1 = I_1(3)/3 = 1.3178
+    ("beta", (0.5, 6.0), "subcritical"),    # kappa = 1: I_1(beta) = beta at beta = 2.4868
+])
+def test_classification_in_other_parameters(param, bounds, kind):
+    model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    d = bifurcation_diagram(model, mf.CircleBasis(32), param, bounds, modes=(1,))
+    bp = d.bifurcation_points[0]
+    assert bp.kind == kind
+    if param == "noise":
+        assert abs(bp.param - iv(1, 3.0) / 3.0) < 1e-10 and d.folds and d.folds[0].param > bp.param
+    else:
+        assert abs(bp.param - brentq(lambda x: iv(1, x) - x, 1, 5, xtol=1e-15)) < 1e-10
+
+
+def test_branch_stopping_early_warns_and_minimizer_does_not_stand_in():
+    model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    with pytest.warns(UserWarning, match="stopped before the bounds.*max_modes"):
+        d = bifurcation_diagram(model, mf.CircleBasis(16), "kappa", (0.5, 20.0), modes=(1,),
+                                max_modes=32, resolution_tol=1.0)
+    br = d.branches[0]
+    assert br.param[-1] < 20.0 and "max_modes" in br.message
+    with pytest.raises(ValueError, match="no stable state"):
+        d.minimizer(19.0)  # the uniform state is unstable there and the branch is unknown
+
+
+def test_minimizer_at_the_upper_bound(beta3):
+    _, d = beta3
+    assert d.branches[0].param[-1] == 2.0
+    assert d.minimizer(2.0)[1] == 1

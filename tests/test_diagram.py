@@ -85,8 +85,11 @@ def test_minimizer(p, label, mode, F):
 def test_minimizer_sees_every_monotone_piece():
     d = _diagram()
     # at 0.95: uniform, the lower (unstable) and the upper (stable) piece of mode 1
-    energies = sorted(c[2] for c in d._candidates(0.95))
+    energies = sorted(c[2] for c in d._candidates(0.95, stable_only=False))
     np.testing.assert_allclose(energies, [-0.105, -0.095, -0.09], atol=1e-14)
+    # by default only stable states compete: the unstable lower piece drops out
+    energies = sorted(c[2] for c in d._candidates(0.95))
+    np.testing.assert_allclose(energies, [-0.105, -0.095], atol=1e-14)
     # the turning point itself is covered (by both pieces, with the same value)
     assert d.minimizer(0.8) == ("uniform", 0, pytest.approx(-0.08))
 
@@ -95,7 +98,7 @@ def test_minimizer_tie_goes_to_uniform_and_outside_raises():
     d = _diagram()
     # at the crossing p = 0.9 both states have F = -0.09
     assert d.minimizer(0.9)[:2] == ("uniform", 0)
-    with pytest.raises(ValueError, match="no state"):
+    with pytest.raises(ValueError, match="no stable state"):
         d.minimizer(3.0)
 
 

@@ -36,7 +36,11 @@ def test_newton_agrees_with_long_time_evolution_and_converges_quadratically():
     model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
     st = stationary_state(model, b, mf.initial.von_mises(b, 3.0))
     h = st.residual_history
-    assert h[-1] < 1e-12 and h[-2] < 1e-6 and h[-1] < 10 * h[-2] ** 2 / h[-3]
+    assert h[-1] < 1e-12
+    # quadratic convergence: r_{n+1} <= C r_n^2 on every step from r_n < 1e-2 on (a linearly
+    # converging iteration, r_{n+1} = q r_n, fails this once r_n < q / C)
+    pairs = [(a, b) for a, b in zip(h[:-1], h[1:], strict=True) if a < 1e-2]
+    assert len(pairs) >= 2 and all(b <= 10 * a * a + 1e-14 for a, b in pairs), h
     sol = mf.evolve(model, b, mf.initial.perturbed_uniform(b, 0.2, seed=1), 200.0, [0, 200],
                     rtol=1e-11, atol=1e-14)
     c = sol.coeffs[-1] * np.exp(-1j * np.arange(48) * np.angle(sol.coeffs[-1, 1]))

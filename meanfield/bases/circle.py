@@ -214,6 +214,32 @@ class CircleBasis:
         on = self.degrees[1:] % period == 0
         return np.concatenate([on, on & (not symmetric)])
 
+    def invariant_blocks(self, c: np.ndarray, rtol: float = 1e-12) -> list[np.ndarray]:
+        """Real coordinates split into subspaces that the linearization at c leaves invariant.
+
+        An even state (Im c = 0) decouples cosine (Re) and sine (Im) coordinates; a state
+        with period 2 pi/k (c_j = 0 unless k | j) couples only wavenumbers j with
+        j = +-r (mod k). At the uniform state every wavenumber is its own block.
+        """
+        c = np.asarray(c)
+        k_all = self.degrees[1:]
+        mag = np.abs(c[1:])
+        thr = rtol * max(abs(c[0]), float(mag.max()) if mag.size else 0.0)
+        active = k_all[mag > thr]
+        period = int(np.gcd.reduce(active)) if active.size else 2 * self.n_modes
+        even = bool(np.all(np.abs(c[1:].imag) <= thr))
+        m = self.n_modes - 1
+        blocks = []
+        for r in range(period // 2 + 1):
+            members = np.nonzero(np.isin(k_all % period, (r, (period - r) % period)))[0]
+            if members.size == 0:
+                continue
+            if even:
+                blocks += [members, members + m]
+            else:
+                blocks.append(np.concatenate([members, members + m]))
+        return blocks
+
     def rotation_generators(self, c: np.ndarray) -> list[np.ndarray]:
         """Tangent vectors of the rotation orbit of c (d/dtheta of the density)."""
         return [self._ik * np.asarray(c)]

@@ -17,20 +17,12 @@ import platform
 import time
 
 import numpy as np
+from _timing import best_of
 from scipy.optimize import root
 
 import meanfield as mf
 from meanfield.continuation import bifurcation_diagram
 from meanfield.stationary import _System
-
-
-def best_of(fn, repeat=3):
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ import platform
 import time
 
 import numpy as np
+from _timing import best_of
 from scipy.integrate import solve_ivp
 
 import meanfield as mf
@@ -35,15 +36,6 @@ def case(n_modes: int = 64):
 def rel_error(basis, c, c_ref) -> float:
     rho, ref = basis.backward(c), basis.backward(c_ref)
     return float(np.max(np.abs(rho - ref)) / np.max(np.abs(ref)))
-
-
-def best_of(fn, repeat: int = 3) -> tuple[float, object]:
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def sweep(name, run, tolerances, basis, c_ref, repeat):
@@ -77,10 +69,15 @@ def compare(quick: bool, n_modes: int) -> dict:
     y0 = np.concatenate([c0.real, c0.imag])
     ref = mf.evolve(model, basis, rho0, T_FINAL, [0, T_FINAL], dt=1e-3, adaptive=False)
     c_ref = ref.coeffs[-1]
-    check = solve_ivp(f_real, (0, T_FINAL), y0, method="DOP853", rtol=1e-13, atol=1e-15)
-    c_chk = check.y[:n, -1] + 1j * check.y[n:, -1]
-    print(f"reference: ETDRK4 dt=1e-3; DOP853 rtol=1e-13 agrees to "
-          f"{rel_error(basis, c_chk, c_ref):.1e} (relative, max over the grid)")
+    if n <= 128:  # an independent check of the reference (explicit: stability-bound beyond)
+        check = solve_ivp(f_real, (0, T_FINAL), y0, method="DOP853", rtol=1e-13, atol=1e-15)
+        c_chk = check.y[:n, -1] + 1j * check.y[n:, -1]
+        print(f"reference: ETDRK4 dt=1e-3; DOP853 rtol=1e-13 agrees to "
+              f"{rel_error(basis, c_chk, c_ref):.1e} (relative, max over the grid)")
+    else:
+        half = mf.evolve(model, basis, rho0, T_FINAL, [0, T_FINAL], dt=5e-4, adaptive=False)
+        print(f"reference: ETDRK4 dt=1e-3; dt=5e-4 agrees to "
+              f"{rel_error(basis, half.coeffs[-1], c_ref):.1e}")
 
     def run_mf(tol):
         s = mf.evolve(model, basis, rho0, T_FINAL, [0, T_FINAL], rtol=tol, atol=tol * 1e-3)
@@ -95,7 +92,8 @@ def compare(quick: bool, n_modes: int) -> dict:
     repeat = 1 if quick else 3
     tols = [10.0 ** (-k / 2) for k in range(8, 25)]  # half-decade sweep
     results = {"meanfield etdrk4": sweep("etdrk4", run_mf, tols, basis, c_ref, repeat)}
-    results["solve_ivp RK45"] = sweep("RK45", run_ivp("RK45"), tols, basis, c_ref, 1)
+    if n <= 128:  # RK45 is stability-bound (h ~ kappa/n^2): minutes per run beyond that
+        results["solve_ivp RK45"] = sweep("RK45", run_ivp("RK45"), tols, basis, c_ref, 1)
     results["solve_ivp BDF"] = sweep("BDF", run_ivp("BDF"), tols, basis, c_ref, 1)
     print(f"\nTime to reach relative error <= {TARGET:.0e} at t={T_FINAL:g} "
           f"(beta=3, kappa=1, n_modes={n}):")
@@ -103,7 +101,7 @@ def compare(quick: bool, n_modes: int) -> dict:
     for name, (t, err, tol, nfev) in results.items():
         print(f"  {name:<18} {t * 1e3:9.1f} ms  error {err:.1e}  tol {tol:.0e}  "
               f"RHS evals {nfev:7d}  ratio to meanfield {t / base:7.1f}x")
-    better = min(results["solve_ivp RK45"][0], results["solve_ivp BDF"][0])
+    better = min(v[0] for k, v in results.items() if k.startswith("solve_ivp"))
     print(f"  speed-up over the better solve_ivp method: {better / base:.1f}x (target >= 10x)")
     return results
 

@@ -255,9 +255,10 @@ def evolve(model, basis, rho0, t_final: float, t_eval=None, *, method: str = "et
     last_write = [-np.inf]
     max_tail = [0.0]
 
-    def write_checkpoint(status: str = "running", message: str = "") -> None:
-        if checkpoint is not None and saved_t:
-            io.save_npz(checkpoint, t=np.array(saved_t), coeffs=np.array(saved_c),
+    def write_checkpoint(status: str = "running", message: str = "", t=None, c=None) -> None:
+        t = np.array(saved_t) if t is None else t
+        if checkpoint is not None and len(t):
+            io.save_npz(checkpoint, t=t, coeffs=np.array(saved_c) if c is None else c,
                         grid=basis.grid, status=status, message=message, model=repr(model),
                         basis=repr(basis))
 
@@ -297,7 +298,7 @@ def evolve(model, basis, rho0, t_final: float, t_eval=None, *, method: str = "et
         t_out, c_out = t_out[1:], c_out[1:]
         if t_out.size == 0:  # failed before the first requested time: keep t = 0
             t_out, c_out = np.asarray(res.t), np.asarray(res.u)
-    write_checkpoint(res.status, res.message)
+    write_checkpoint(res.status, res.message, np.asarray(res.t), np.asarray(res.u))
     return Solution(model=model, basis=basis, t=t_out, coeffs=c_out, status=res.status,
                     message=res.message, method=method, n_steps=res.n_steps,
                     n_rejected=res.n_rejected, nfev=res.nfev, wall_time=wall,

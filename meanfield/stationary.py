@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .free_energy import free_energy as _free_energy
+from .model import _floored
 
 
 def gibbs_exponent(model, basis, rho) -> np.ndarray:
@@ -35,7 +36,7 @@ def gibbs_exponent(model, basis, rho) -> np.ndarray:
             return model.kappa * U / mass
         return (model.kappa / beta) * np.log1p(beta * U / mass)
     den = basis.multiplier(model.kernel.sa_coefficients(basis.max_degree, model.dim)[1])
-    return (model.kappa / beta) * np.log(basis.backward(den * c))
+    return (model.kappa / beta) * np.log(_floored(basis.backward(den * c), len(basis.shape)))
 
 
 def gibbs_map(model, basis, rho) -> np.ndarray:

@@ -182,3 +182,13 @@ def test_under_resolved_initial_data_warns():
     b = mf.CircleBasis(8)
     with pytest.warns(UserWarning, match="rho0 is under-resolved.*increase the number of modes"):
         mf.evolve(model, b, mf.initial.von_mises(b, 5.0), 0.1, normalize=True)
+
+
+def test_checkpoint_of_a_failed_run_holds_its_last_good_state(tmp_path):
+    model = mf.MeanFieldModel(mf.AttentionKernel(5.0))
+    b = mf.CircleBasis(16)
+    ck = tmp_path / "ck.npz"
+    sol = mf.evolve(model, b, mf.initial.perturbed_uniform(b, 0.5), 2.0, [0, 2],
+                    resolution_tol=1.0, checkpoint=ck)
+    saved = np.load(ck)
+    assert np.array_equal(saved["t"], sol.t) and saved["t"][-1] > 0

@@ -31,16 +31,21 @@ def test_heat_flow_from_von_mises(fft):
     assert np.max(np.abs(moments - exact)) < 1e-12
 
 
-def _growth_rate(model, k, eps=1e-5, T=1.0, n_modes=32):
+def _growth_rate(model, k, exact, eps=1e-6, n_modes=32):
+    # Mode k grows by at most e^2 over T (amplitude <= 1e-5): the nonlinear feedback on mode
+    # k is O(amplitude^2) ~ 1e-10 relative. Fixed steps: the adaptive control is norm-wise
+    # (relative to the mass) and would not resolve a 1e-6 mode to 1e-8 relative; ETDRK4 with
+    # h = 1/1024 leaves (h sigma)^5/5! ~ 1e-13 per step.
+    T = min(1.0, 2.0 / max(abs(exact), 1e-12))
     b = mf.CircleBasis(n_modes)
     rho0 = 1.0 + eps * np.cos(k * b.grid)
-    sol = mf.evolve(model, b, rho0, T, [0.0, T], rtol=1e-12, atol=1e-16)
+    sol = mf.evolve(model, b, rho0, T, [0.0, T], dt=T / 1024)
     assert sol.success, sol.message
     return np.log(sol.coeffs[-1, k].real / sol.coeffs[0, k].real) / T
 
 
-@pytest.mark.parametrize("beta", [-1.5, 0.0, 0.5, 3.0])
-@pytest.mark.parametrize("kappa", [0.8, 4.0])
+@pytest.mark.parametrize("beta", [-1.5, 0.0, 0.5, 3.0, 4.0])
+@pytest.mark.parametrize("kappa", [0.5, 4.0])
 @pytest.mark.parametrize("k", [1, 2])
 def test_linear_growth_rates_usa(beta, kappa, k):
     # sigma_k = k^2 (I_k(beta)/beta - 1/kappa); beta -> 0: I_1/beta -> 1/2, I_k/beta -> 0 (k>=2).
@@ -48,7 +53,7 @@ def test_linear_growth_rates_usa(beta, kappa, k):
     model = mf.MeanFieldModel(mf.AttentionKernel(beta), kappa=kappa, dynamics="usa")
     gain = iv(k, beta) / beta if beta != 0 else (0.5 if k == 1 else 0.0)
     exact = k**2 * (gain - 1 / kappa)
-    assert _growth_rate(model, k) == pytest.approx(exact, rel=1e-7, abs=1e-9)
+    assert _growth_rate(model, k, exact) == pytest.approx(exact, rel=1e-7, abs=1e-9)
 
 
 @pytest.mark.parametrize("beta", [-2.0, 0.0, 0.7, 4.0])
@@ -59,7 +64,7 @@ def test_linear_growth_rates_sa(beta, kappa, k):
     model = mf.MeanFieldModel(mf.AttentionKernel(beta), kappa=kappa, dynamics="sa")
     gain = iv(k, beta) / (beta * iv(0, beta)) if beta != 0 else (0.5 if k == 1 else 0.0)
     exact = k**2 * (gain - 1 / kappa)
-    assert _growth_rate(model, k) == pytest.approx(exact, rel=1e-7, abs=1e-9)
+    assert _growth_rate(model, k, exact) == pytest.approx(exact, rel=1e-7, abs=1e-9)
 
 
 @pytest.mark.parametrize("kernel", [mf.KuramotoKernel(), mf.AttentionKernel(0.0)])

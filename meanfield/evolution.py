@@ -192,7 +192,9 @@ def evolve(model, basis, rho0, t_final: float, t_eval=None, *, method: str = "et
     adaptive : bool, optional
         Step-doubling error control with a PI controller (default when dt is None).
     rtol, atol : float
-        Local error tolerances of the adaptive controller.
+        Local error tolerances of the adaptive controller, norm-wise: each step's estimated
+        error satisfies max |error of a coefficient| <= atol + rtol max |c| (for a density,
+        max |c| = c_0 = 1). The global error at t_final is typically 1-100 rtol.
     normalize : bool
         Rescale rho0 to mass 1 instead of raising.
     resolution_tol : float

@@ -228,3 +228,19 @@ def test_sa_field_stays_bounded_for_tight_clusters():
     assert np.max(np.abs(v[resolved] - direct[resolved])) < 1e-8
     sol = mf.evolve(model, b, rho, 0.5, [0, 0.5])
     assert sol.success, sol.message
+
+
+def test_adaptive_error_follows_the_tolerance():
+    # reference: fixed-step ETDRK4, dt = 1e-3 (agrees with DOP853 at rtol 1e-13 to 3e-12,
+    # benchmarks/bench_evolve.py); the adaptive global error should track rtol
+    model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    b = mf.CircleBasis(48)
+    rho0 = mf.initial.perturbed_uniform(b, 0.3, seed=0)
+    ref = mf.evolve(model, b, rho0, 10.0, [0, 10.0], dt=1e-3).rho[-1]
+    errs, steps = [], []
+    for rtol in (1e-5, 1e-7, 1e-9):
+        sol = mf.evolve(model, b, rho0, 10.0, [0, 10.0], rtol=rtol, atol=1e-3 * rtol)
+        errs.append(np.max(np.abs(sol.rho[-1] - ref)) / np.max(ref))
+        steps.append(sol.n_steps)
+        assert errs[-1] < 100 * rtol, (rtol, errs[-1])
+    assert errs[0] > errs[1] > errs[2] and steps[0] < steps[1] < steps[2]

@@ -631,20 +631,24 @@ class PhaseDiagram:
         return "\n".join(rows)
 
     def plot(self, path=None):
-        """kappa_1(beta) (solid where continuous, dashed where first order), kappa_c and the
-        fold, and beta_*, in the (beta, kappa) plane."""
+        """Top: kappa_1(beta), kappa_c and the fold in the (beta, kappa) plane, with beta_*.
+        Bottom: their relative distance below kappa_1 (the first-order window)."""
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
+        fig, (ax, ax2) = plt.subplots(2, 1, figsize=(6.5, 6.5), sharex=True,
+                                      constrained_layout=True, height_ratios=(2, 1))
         sub = np.array([k == "subcritical" for k in self.kind])
-        ax.plot(self.beta, self.kappa_1, "k-", lw=1, label=r"$\kappa_1(\beta)=\beta/I_1(\beta)$")
+        ax.plot(self.beta, self.kappa_1, "k-", lw=1, label=r"$\kappa_1(\beta)$ (numerical)")
         ax.plot(self.beta[sub], self.kappa_c[sub], "C3o-", ms=3,
                 label=r"$\kappa_c$ (first-order transition)")
         ax.plot(self.beta[sub], self.kappa_fold[sub], "C0^--", ms=3, label="fold")
-        if np.isfinite(self.beta_star):
-            ax.axvline(self.beta_star, color="0.5", ls=":",
-                       label=rf"tricritical $\beta_*={self.beta_star:.6f}$")
-        ax.set_xlabel(r"$\beta$")
+        ax2.semilogy(self.beta[sub], 1 - self.kappa_c[sub] / self.kappa_1[sub], "C3o-", ms=3)
+        ax2.semilogy(self.beta[sub], 1 - self.kappa_fold[sub] / self.kappa_1[sub], "C0^--", ms=3)
+        for a in (ax, ax2):
+            if np.isfinite(self.beta_star):
+                a.axvline(self.beta_star, color="0.5", ls=":",
+                          label=rf"tricritical $\beta_*={self.beta_star:.6f}$")
+            a.grid(alpha=0.3)
         ax.set_ylabel(r"$\kappa$")
         ax.set_yscale("log")
         ax.set_title(f"phase diagram of the noisy transformer (S^{self.dim - 1}, "
@@ -652,6 +656,8 @@ class PhaseDiagram:
         ax.legend(fontsize=8)
         ax.text(0.02, 0.04, "uniform state below the curves; clustered above",
                 transform=ax.transAxes, fontsize=8, color="0.3")
+        ax2.set_xlabel(r"$\beta$")
+        ax2.set_ylabel(r"$1-\kappa/\kappa_1$")
         if path is not None:
             fig.savefig(path, dpi=120)
             plt.close(fig)

@@ -72,12 +72,12 @@ def param_of(model, param: str) -> float:
 class BranchSystem:
     """R(x, p) = 0 on a subspace of a basis, with its derivatives."""
 
-    def __init__(self, model, basis, param: str, symmetric: bool = True, period: int = 1):
+    def __init__(self, model, basis, param: str, mode: int = 1):
         if param not in PARAMS:
             raise ValueError(f"param must be one of {PARAMS}, got {param!r}")
-        self.model, self.basis, self.param = model, basis, param
-        self.symmetric, self.period = symmetric, period
-        self.mask = basis.subspace_mask(symmetric=symmetric, period=period)
+        self.model, self.basis, self.param, self.mode = model, basis, param, mode
+        # the invariant subspace holding the mode-k branch (circle: even, 2 pi/k-periodic)
+        self.mask = basis.branch_mask(mode)
         self.n = int(self.mask.sum())
         self._cache: dict[float, _System] = {}
 
@@ -110,7 +110,7 @@ class BranchSystem:
 
     def refined(self, factor: int = 2) -> BranchSystem:
         return BranchSystem(self.model, self.basis.with_max_degree(
-            factor * (self.basis.max_degree + 1) - 1), self.param, self.symmetric, self.period)
+            factor * (self.basis.max_degree + 1) - 1), self.param, self.mode)
 
     def transfer(self, y: np.ndarray, other: BranchSystem, tangent: bool = False) -> np.ndarray:
         """A point (or tangent, mass 0) of this system expressed in ``other``."""
@@ -219,7 +219,7 @@ def uniform_growth_rate(model, basis, param: str, k: int, p: float) -> float:
     Taken from the numerically assembled Jacobian (not from the closed form), so that the
     bifurcation points are located independently of DESIGN.md's formula.
     """
-    bs = BranchSystem(model, basis, param, symmetric=True, period=k)
+    bs = BranchSystem(model, basis, param, mode=k)
     i = _mode_coordinate(bs, k)
     J = bs.system(p).jacobian(np.zeros(bs.n))
     return float(J[i, i] * bs.system(p).scale[i])
@@ -460,7 +460,7 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
     branches, points, folds, crossings = [], [], [], []
     for n_done, k in enumerate(modes):
         for p_k in roots[k]:
-            bs = BranchSystem(model, basis, param, symmetric=True, period=k)
+            bs = BranchSystem(model, basis, param, mode=k)
             h = 1e-6 * max(1.0, abs(p_k))
             dsigma = (uniform_growth_rate(model, basis, param, k, p_k + h)
                       - uniform_growth_rate(model, basis, param, k, p_k - h)) / (2 * h)
@@ -575,7 +575,7 @@ def first_bifurcation(model, basis=None, amplitude: float = 1e-2) -> Bifurcation
     if not roots:
         raise RuntimeError(f"no mode-1 bifurcation found near kappa = {guess:.6g}")
     p_k = roots[0]
-    bs = BranchSystem(model, basis, "kappa", symmetric=True, period=1)
+    bs = BranchSystem(model, basis, "kappa", mode=1)
     y_a = _solve_at_amplitude(bs, 1, amplitude, p_k)
     y_m = _solve_at_amplitude(bs, 1, -amplitude, p_k)
     y_2 = _solve_at_amplitude(bs, 1, 2 * amplitude, y_a[-1], y_a)

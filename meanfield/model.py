@@ -40,8 +40,7 @@ def _sa_field(basis, num: np.ndarray, den: np.ndarray, c: np.ndarray) -> np.ndar
     so |X| <= 1; the cap only acts where round-off dominates (see ``_floored``).
     """
     v = basis.grad(num * c) / _floored(basis.backward(den * c), len(basis.shape))
-    size = np.sqrt(np.sum(v * v, axis=0))
-    return v / np.maximum(size, 1.0)
+    return v / np.maximum(basis.vector_norm(v), 1.0)
 
 
 class MeanFieldModel:

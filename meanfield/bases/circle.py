@@ -214,6 +214,15 @@ class CircleBasis:
         on = self.degrees[1:] % period == 0
         return np.concatenate([on, on & (not symmetric)])
 
+    def branch_mask(self, k: int) -> np.ndarray:
+        """Real coordinates of the invariant subspace holding the branch born at mode k:
+        even, 2 pi/k-periodic densities (k-cluster states)."""
+        return self.subspace_mask(symmetric=True, period=k)
+
+    def vector_norm(self, v: np.ndarray) -> np.ndarray:
+        """Pointwise length of a grid vector field in this basis's layout (1, ..., grid)."""
+        return np.abs(v[0])
+
     def invariant_blocks(self, c: np.ndarray, rtol: float = 1e-12) -> list[np.ndarray]:
         """Real coordinates split into subspaces that the linearization at c leaves invariant.
 

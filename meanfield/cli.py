@@ -214,6 +214,16 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--dynamics", choices=("usa", "sa"), default="usa")
     ph.add_argument("--out", default="results")
     ph.add_argument("--no-progress", action="store_true")
+    sy = sub.add_parser("symbolic", help="the stationary system, thresholds and normal form "
+                        "derived with sympy")
+    sy.add_argument("--kernel", choices=("attention", "kuramoto", "generic"),
+                    default="attention")
+    sy.add_argument("--beta", type=float, default=None,
+                    help="numeric beta (default: symbolic)")
+    sy.add_argument("--modes", type=_positive(int), default=4)
+    sy.add_argument("--dim", type=int, default=2)
+    sy.add_argument("--normal-form", type=int, default=0, metavar="MODE")
+    sy.add_argument("--latex", action="store_true")
     return parser
 
 
@@ -231,8 +241,34 @@ def _add_bifurcate_args(p: argparse.ArgumentParser, exclude_common: bool = False
     p.add_argument("--modes", type=_modes, default=(1, 2, 3), help="e.g. 1,2,3")
 
 
-COMMANDS = {"evolve": run_evolve, "demo": run_demo, "bifurcate": run_bifurcate,
-            "phase-diagram": run_phase_diagram}
+def run_symbolic(args) -> int:
+    import sympy as sp
+
+    from . import symbolic
+
+    kernel = (AttentionKernel(args.beta) if args.kernel == "attention" and args.beta is not None
+              else args.kernel)
+    fs = symbolic.fourier_system(kernel, args.modes, dim=args.dim)
+    show = sp.latex if args.latex else sp.pretty
+    print(f"Stationary system (USA, S^{args.dim - 1}, moments b_l = <P_l>, degrees "
+          f"1..{args.modes}); residual_l = (d b_l/dt) / (l(l+d-2)):")
+    print(fs.latex() if args.latex else fs.pretty())
+    print("\nThresholds kappa_l = 1/g_l:")
+    for l, thr in enumerate(symbolic.thresholds(kernel, args.modes, args.dim), start=1):
+        print(f"  kappa_{l} = {show(thr)}")
+    if args.normal_form:
+        nf = symbolic.normal_form(kernel, mode=args.normal_form, dim=args.dim)
+        print(f"\nNormal form at mode {nf.mode}: kappa = kappa_m (1 + c1 a + c a^2), "
+              f"a = <P_{nf.mode}>")
+        print(nf.latex() if args.latex else f"  c1 = {show(nf.c1)}\n  c  = {show(nf.c)}")
+        if args.beta is not None or args.kernel != "attention":
+            print(f"  kind: {nf.kind(beta=args.beta) if args.beta is not None else nf.kind()}"
+                  + (f", c = {float(nf.c):.12g}" if not nf.c.free_symbols else ""))
+    return 0
+
+
+COMMANDS = {"evolve": run_evolve, "symbolic": run_symbolic, "demo": run_demo,
+            "bifurcate": run_bifurcate, "phase-diagram": run_phase_diagram}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -158,7 +158,7 @@ def _correct(bs: BranchSystem, y_pred: np.ndarray, t: np.ndarray, tol: float,
 
 
 def _positive(bs: BranchSystem, y: np.ndarray) -> bool:
-    rho = bs.basis.backward(bs.coeffs(y))
+    rho = bs.basis.backward(bs.coeffs(y))[..., bs.basis.reliable_nodes]
     return bool(rho.min() >= -1e-8 * rho.max())
 
 
@@ -517,8 +517,8 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
     for p in grid:
         m_p = model_at(model, param, float(p))
         f_u.append(float(free_energy(m_p, basis, np.ones(basis.shape))))
-        rates = m_p.growth_rates(basis.max_degree)[1:]
-        morse_u.append(int(2 * np.sum(rates > 1e-12)))
+        rates = m_p.growth_rates(basis.max_degree)[basis.real_degrees]  # one per direction
+        morse_u.append(int(np.sum(rates > 1e-12)))
     diag = BifurcationDiagram(
         model=model, param_name=param, bounds=(lo, hi), branches=branches,
         bifurcation_points=points, folds=folds, first_order_transitions=[],

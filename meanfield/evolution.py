@@ -126,10 +126,11 @@ def _prepare_rho0(basis, rho0, normalize: bool) -> np.ndarray:
                          f"(basis.grid), got shape {rho0.shape}")
     if not np.all(np.isfinite(rho0)):
         raise ValueError(f"rho0 contains {np.count_nonzero(~np.isfinite(rho0))} NaN/inf values")
-    if rho0.min() < -1e-14 * np.max(np.abs(rho0)):
-        i = np.unravel_index(np.argmin(rho0), rho0.shape)
+    vals = np.where(basis.reliable_nodes, rho0, 0.0)  # see docs/basis_interface.md
+    if vals.min() < -1e-14 * np.max(np.abs(vals)):
+        i = np.unravel_index(np.argmin(vals), rho0.shape)
         raise ValueError(f"rho0 must be nonnegative (a density w.r.t. sigma); min = "
-                         f"{rho0.min():.3e} at grid index {i}")
+                         f"{vals.min():.3e} at grid index {i}")
     mass = float(basis.integrate(rho0))
     if mass <= 0:
         raise ValueError(f"rho0 has mass {mass:.3e}; a density needs positive mass")
@@ -244,7 +245,7 @@ def evolve(model, basis, rho0, t_final: float, t_eval=None, *, method: str = "et
     controller = StepController(rtol=rtol, atol=atol) if adaptive else None
 
     def check(t: float, c: np.ndarray) -> str | None:
-        rho = basis.backward(c)
+        rho = basis.backward(c)[..., basis.reliable_nodes]
         lo, hi = float(rho.min()), float(rho.max())
         if lo < -positivity_tol * hi:
             return (f"the density lost positivity at t={t:.6g}: min rho = {lo:.3e}, max rho = "

@@ -34,6 +34,9 @@ def von_mises(basis, concentration: float, mean=None) -> np.ndarray:
     if not np.isfinite(k0) or k0 < 0:
         raise ValueError(f"concentration must be finite and >= 0, got {concentration}")
     mu = _direction(basis, mean)
+    if getattr(basis, "is_zonal", False) and not np.allclose(mu, np.eye(basis.dim)[0]):
+        raise ValueError("a zonal basis holds densities of t = <x, e_1> only: the von Mises "
+                         "mean direction must be e_1")
     t = basis.points @ mu
     scaled = AttentionKernel(k0).funk_hecke_scaled(0, basis.dim)  # lambda_0 e^{-k0}
     return np.exp(k0 * (t - 1.0)) / scaled
@@ -44,8 +47,10 @@ def wrapped_cauchy(basis, r: float, mean: float = 0.0) -> np.ndarray:
 
     Its Fourier coefficients are rho_k = r^|k| e^{-ik mean}; 0 <= r < 1.
     """
-    if basis.dim != 2:
-        raise ValueError("wrapped_cauchy is a density on the circle (dim=2)")
+    from .bases import CircleBasis
+
+    if not isinstance(basis, CircleBasis):
+        raise ValueError("wrapped_cauchy is a density on the circle: it needs a CircleBasis")
     if not 0 <= r < 1:
         raise ValueError(f"r must be in [0, 1), got {r}")
     return (1 - r * r) / (1 - 2 * r * np.cos(basis.grid - mean) + r * r)

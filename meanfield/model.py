@@ -23,14 +23,14 @@ DYNAMICS = ("usa", "sa")
 SA_FLOOR = 1e-14
 
 
-def _floored(d: np.ndarray, grid_ndim: int) -> np.ndarray:
-    """K*rho on the grid, floored at SA_FLOOR of its maximum over the grid axes.
+def _floored(basis, d: np.ndarray) -> np.ndarray:
+    """K*rho on the grid, floored at SA_FLOOR of its maximum over the (reliable) grid nodes.
 
     Where the exact K*rho is below round-off of its maximum (far from a tight cluster), its
     spectral reconstruction is noise and may even be negative; there rho is negligible too.
     """
-    top = np.max(d, axis=tuple(range(-grid_ndim, 0)), keepdims=True)
-    return np.maximum(d, SA_FLOOR * top)
+    top = np.max(d[..., basis.reliable_nodes], axis=-1)
+    return np.maximum(d, SA_FLOOR * top.reshape(top.shape + (1,) * len(basis.shape)))
 
 
 def _sa_field(basis, num: np.ndarray, den: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -39,7 +39,7 @@ def _sa_field(basis, num: np.ndarray, den: np.ndarray, c: np.ndarray) -> np.ndar
     The exact field is a weighted average of tangent projections P_x y of unit vectors,
     so |X| <= 1; the cap only acts where round-off dominates (see ``_floored``).
     """
-    v = basis.grad(num * c) / _floored(basis.backward(den * c), len(basis.shape))
+    v = basis.grad(num * c) / _floored(basis, basis.backward(den * c))
     return v / np.maximum(basis.vector_norm(v), 1.0)
 
 
@@ -154,7 +154,7 @@ class MeanFieldModel:
         num, den = (basis.multiplier(m) for m in
                     self.kernel.sa_coefficients(basis.max_degree, self.dim))
         a = basis.grad(num * c)
-        d = _floored(basis.backward(den * c), len(basis.shape))
+        d = _floored(basis, basis.backward(den * c))
 
         def derivative_sa(dc: np.ndarray) -> np.ndarray:
             dd = basis.backward(den * dc)

@@ -36,7 +36,7 @@ def gibbs_exponent(model, basis, rho) -> np.ndarray:
             return model.kappa * U / mass
         return (model.kappa / beta) * np.log1p(beta * U / mass)
     den = basis.multiplier(model.kernel.sa_coefficients(basis.max_degree, model.dim)[1])
-    return (model.kappa / beta) * np.log(_floored(basis.backward(den * c), len(basis.shape)))
+    return (model.kappa / beta) * np.log(_floored(basis, basis.backward(den * c)))
 
 
 def gibbs_map(model, basis, rho) -> np.ndarray:
@@ -315,7 +315,7 @@ def stationary_state(model, basis, guess, *, symmetric: bool = True, period: int
             raise ConvergenceError(text, state)
         state.message = text
         return state
-    rho = state.rho
+    rho = state.rho[..., basis.reliable_nodes]
     if rho.min() < -1e-8 * rho.max():
         state.message = (f"converged to a non-positive 'density' (min {rho.min():.2e}): "
                          "under-resolved; increase the number of modes")

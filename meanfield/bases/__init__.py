@@ -1,5 +1,6 @@
 """Discretizations of the sphere: each basis knows its grid, transforms and calculus."""
 
 from .circle import CircleBasis
+from .zonal import ZonalBasis
 
-__all__ = ["CircleBasis"]
+__all__ = ["CircleBasis", "ZonalBasis"]

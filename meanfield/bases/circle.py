@@ -63,6 +63,7 @@ class CircleBasis:
         self.fft = get_fft(fft)
         self.grid = 2 * np.pi * np.arange(self.grid_size) / self.grid_size
         self.points = np.stack([np.cos(self.grid), np.sin(self.grid)], axis=-1)
+        self.reliable_nodes = np.ones(self.grid_size, dtype=bool)  # see basis_interface.md
         self.degrees = np.arange(self.n_modes)
         self.laplacian = -(self.degrees.astype(float) ** 2)
         self._ik = 1j * self.degrees

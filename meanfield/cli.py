@@ -40,7 +40,10 @@ def _add_evolve_args(p: argparse.ArgumentParser, defaults: dict) -> None:
     p.add_argument("--kappa", type=_kappa, default=defaults.get("kappa", 1.0),
                    help="inverse noise level, > 0; 'inf' for the noiseless flow")
     p.add_argument("--dynamics", choices=("usa", "sa"), default="usa")
-    p.add_argument("--n-modes", type=_positive(int), default=defaults.get("n_modes", 64))
+    p.add_argument("--n-modes", type=_positive(int), default=defaults.get("n_modes", 64),
+                   help="Fourier modes (circle) or Gegenbauer degrees + 1 (dim > 2)")
+    p.add_argument("--dim", type=int, default=2,
+                   help="sphere S^(dim-1); dim > 2 uses zonal densities (functions of x.e)")
     p.add_argument("--t-final", type=_positive(float), default=defaults.get("t_final", 30.0))
     p.add_argument("--saves", type=_positive(int), default=201, help="number of save times")
     p.add_argument("--init", choices=INITS, default="perturbed")
@@ -64,11 +67,22 @@ def _initial(args, basis) -> np.ndarray:
     return np.ones(basis.shape)
 
 
+def _basis(args):
+    """CircleBasis for dim = 2, else the zonal Gegenbauer basis on S^{dim-1}."""
+    if args.dim < 2:
+        raise ValueError(f"--dim must be >= 2, got {args.dim}")
+    if args.dim == 2:
+        return CircleBasis(args.n_modes)
+    from .bases import ZonalBasis
+
+    return ZonalBasis(args.dim, args.n_modes - 1)
+
+
 def run_evolve(args) -> int:
     out = Path(args.out)
     kernel = AttentionKernel(args.beta)
-    model = MeanFieldModel(kernel, kappa=args.kappa, dynamics=args.dynamics)
-    basis = CircleBasis(args.n_modes)
+    model = MeanFieldModel(kernel, kappa=args.kappa, dynamics=args.dynamics, dim=args.dim)
+    basis = _basis(args)
     rho0 = _initial(args, basis)
     t_eval = np.linspace(0.0, args.t_final, args.saves)
     sol = evolve(model, basis, rho0, args.t_final, t_eval, method=args.method, rtol=args.rtol,
@@ -97,12 +111,15 @@ def run_evolve(args) -> int:
 
 def _print_table(sol, rows: int = 6) -> None:
     idx = np.unique(np.linspace(0, sol.t.size - 1, rows).round().astype(int))
-    print(f"\n{'t':>8} {'|rho_1|':>11} {'|rho_2|':>11} {'|rho_3|':>11} {'max rho':>10} "
+    names = ("|rho_1|", "|rho_2|", "|rho_3|") if sol.basis.dim == 2 else ("<P_1>", "<P_2>",
+                                                                          "<P_3>")
+    print(f"\n{'t':>8} {names[0]:>11} {names[1]:>11} {names[2]:>11} {'max rho':>10} "
           f"{'F':>13} {'mass-1':>10}")
     F, a1, a2, a3 = sol.free_energy, sol.amplitude(1), sol.amplitude(2), sol.amplitude(3)
     for i in idx:
         print(f"{sol.t[i]:8.3f} {a1[i]:11.4e} {a2[i]:11.4e} {a3[i]:11.4e} "
-              f"{sol.rho[i].max():10.4f} {F[i]:13.8f} {sol.mass[i] - 1:10.1e}")
+              f"{sol.rho[i][sol.basis.reliable_nodes].max():10.4f} {F[i]:13.8f} "
+              f"{sol.mass[i] - 1:10.1e}")
 
 
 def _range(text: str) -> tuple[float, ...]:
@@ -132,8 +149,9 @@ def run_bifurcate(args) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    model = MeanFieldModel(AttentionKernel(args.beta), kappa=args.kappa, dynamics=args.dynamics)
-    basis = CircleBasis(args.n_modes)
+    model = MeanFieldModel(AttentionKernel(args.beta), kappa=args.kappa, dynamics=args.dynamics,
+                           dim=args.dim)
+    basis = _basis(args)
     lo, hi = args.range[:2]
     diag = bifurcation_diagram(model, basis, args.param, (lo, hi), modes=args.modes,
                                progress=not args.no_progress)
@@ -234,6 +252,7 @@ def _add_bifurcate_args(p: argparse.ArgumentParser, exclude_common: bool = False
                        help="kappa of the model (ignored when param=kappa)")
         p.add_argument("--dynamics", choices=("usa", "sa"), default="usa")
         p.add_argument("--n-modes", type=_positive(int), default=32)
+        p.add_argument("--dim", type=int, default=2)
         p.add_argument("--out", default="results")
         p.add_argument("--no-progress", action="store_true")
     p.add_argument("--param", choices=("kappa", "noise", "beta"), default="kappa")

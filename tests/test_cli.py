@@ -90,3 +90,20 @@ def test_bifurcate_bad_arguments(argv, text, capsys, tmp_path):
     except SystemExit as exc:
         code = exc.code
     assert code == 2 and text in capsys.readouterr().err
+
+
+def test_zonal_dimension_from_the_command_line(tmp_path, capsys):
+    # S^3 (dim 4), beta = 1: kappa_1 = beta / lambda_1(beta, 4) (DESIGN.md §1)
+    from scipy.special import iv
+
+    out = tmp_path / "z"
+    code = main(["bifurcate", "--dim", "4", "--beta", "1", "--range", "2:6", "--modes", "1",
+                 "--n-modes", "24", "--out", str(out), "--no-progress"])
+    assert code == 0
+    d = json.loads((out / "diagram.json").read_text())
+    lam1 = 1 * (2 / 1.0) * iv(2, 1.0)  # Gamma(2) (2/beta)^1 I_2(beta)
+    assert abs(d["bifurcation_points"][0]["param"] - 1.0 / lam1) < 1e-10
+    code = main(["evolve", "--dim", "4", "--beta", "1", "--kappa", "6", "--n-modes", "16",
+                 "--t-final", "1", "--saves", "3", "--out", str(tmp_path / "e"),
+                 "--no-progress"])
+    assert code == 0 and "<P_1>" in capsys.readouterr().out

@@ -15,6 +15,7 @@ from .evolution import Solution, evolve
 from .free_energy import entropy, free_energy, interaction_energy
 from .kernels import AttentionKernel, Kernel, KuramotoKernel, ZonalKernel
 from .model import MeanFieldModel
+from .particles import ParticleSolution, simulate_particles
 from .stationary import ConvergenceError, linear_stability, stationary_state
 
 __version__ = "0.1.0"
@@ -24,4 +25,5 @@ __all__ = [
     "KuramotoKernel", "MeanFieldModel", "Solution", "ZonalKernel", "bifurcation_diagram",
     "entropy", "evolve", "free_energy", "initial", "interaction_energy", "linear_stability",
     "phase_diagram", "stationary_state", "ZonalBasis",
+    "ParticleSolution", "simulate_particles",
 ]

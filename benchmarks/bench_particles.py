@@ -1,0 +1,114 @@
+"""Benchmark: particle interaction kernels (issue 7).
+
+1. Physical limit: exp throughput of this machine (numpy.exp on 10^7 doubles, and the
+   vectorized polynomial exp the fused kernel uses), since every pair interaction costs
+   one exponential.
+2. Direct O(n^2) kernel at n = 8192, d = 3 and d = 64 (SA and USA): pair interactions per
+   second of the fused numba kernel against the plain-numpy implementation that forms the
+   n x n matrix, on the same inputs (ratio; target >= 10x at d = 3).
+3. Spectral circle summation at beta = 4 (accuracy 1e-10): time per velocity evaluation
+   and per RK4 / Euler–Maruyama step for n = 10^4, 10^5, 10^6 (target: n = 10^6 under
+   0.2 s per step on 2 cores), against the direct kernel at n = 10^4.
+
+Run:  .venv/bin/python benchmarks/bench_particles.py
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import numpy as np
+from _timing import best_of
+from numba import get_num_threads, njit, prange
+
+from meanfield.particles import attention_sums, attention_sums_numpy, simulate_particles
+from meanfield.particles.interactions import _fexp
+from meanfield.particles.spectral import circle_coefficients, circle_velocity
+
+
+@njit(parallel=True, fastmath=True)
+def _exp_sum(a, reps):
+    """sum of _fexp over a cache-resident array, ``reps`` times (compute-bound exp rate)."""
+    parts = np.zeros(reps)
+    for r in prange(reps):
+        s = 0.0
+        for i in range(a.size):
+            s += _fexp(a[i] - 1e-9 * r)
+        parts[r] = s
+    return parts.sum()
+
+
+def _sphere(n, d, seed=0):
+    x = np.random.default_rng(seed).standard_normal((n, d))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def main() -> None:
+    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores "
+          f"visible, numba threads {get_num_threads()}, python {platform.python_version()}, "
+          f"numpy {np.__version__}")
+
+    # 1. exp throughput -----------------------------------------------------------------
+    a = np.random.default_rng(0).uniform(-8, 0, 10**7)
+    out = np.empty_like(a)
+    t_np, _ = best_of(lambda: np.exp(a, out=out), 5)
+    small = a[:4096].copy()
+    reps = a.size // small.size
+    _exp_sum(small, 2)
+    t_fx, _ = best_of(lambda: _exp_sum(small, reps), 5)
+    print("\n1. exp throughput (10^7 doubles)")
+    print(f"   numpy.exp (1 thread)            {a.size / t_np / 1e9:7.2f} Gexp/s")
+    print(f"   fused polynomial exp (numba)    {small.size * reps / t_fx / 1e9:7.2f} Gexp/s "
+          f"({get_num_threads()} threads, in cache)  -> physical limit ~ this many pairs/s")
+
+    # 2. direct kernel --------------------------------------------------------------------
+    n = 8192
+    print(f"\n2. direct kernel, n = {n} ({n * n:.2e} pairs per evaluation)")
+    print(f"   {'case':14s} {'numba s':>9s} {'numpy s':>9s} {'numba Gpairs/s':>15s} "
+          f"{'numpy Gpairs/s':>15s} {'ratio':>7s} {'max rel diff':>13s}")
+    for d in (3, 64):
+        x = _sphere(n, d)
+        for sa in (True, False):
+            attention_sums(x, 4.0, softmax=sa)
+            t_nb, (v_nb, _) = best_of(lambda x=x, sa=sa: attention_sums(x, 4.0, softmax=sa), 3)
+            t_ref, (v_ref, _) = best_of(
+                lambda x=x, sa=sa: attention_sums_numpy(x, 4.0, softmax=sa), 2)
+            diff = np.abs(v_nb - v_ref).max() / np.abs(v_ref).max()
+            name = f"d={d} {'SA' if sa else 'USA'}"
+            print(f"   {name:14s} {t_nb:9.4f} {t_ref:9.4f} {n * n / t_nb / 1e9:15.3f} "
+                  f"{n * n / t_ref / 1e9:15.3f} {t_ref / t_nb:6.1f}x {diff:13.1e}")
+
+    # 3. spectral circle ----------------------------------------------------------------
+    beta = 4.0
+    K = circle_coefficients(beta, 1e-10)[2]
+    print(f"\n3. spectral circle summation, beta = {beta}, accuracy 1e-10 (K = {K})")
+    print(f"   {'n':>9s} {'eval s':>9s} {'RK4 step s':>11s} {'RK4 steps/s':>12s} "
+          f"{'EM step s':>10s} {'EM steps/s':>11s}")
+    coeffs = circle_coefficients(beta, 1e-10)
+    dt = 1e-3
+    for n in (10**4, 10**5, 10**6):
+        x = _sphere(n, 2)
+        circle_velocity(x, beta, False, coefficients=coeffs)
+        t_ev, _ = best_of(lambda x=x: circle_velocity(x, beta, False, coefficients=coeffs), 3)
+        per = {}
+        for integ, kappa in (("rk4", np.inf), ("em", 100.0)):
+            def run(steps, integ=integ, kappa=kappa, x=x):
+                return simulate_particles(beta=beta, kappa=kappa, x0=x, t_final=steps * dt,
+                                          dt=dt, method="spectral", integrator=integ,
+                                          seed=0).wall_time
+            run(1)
+            t1 = min(run(1) for _ in range(2))
+            t6 = min(run(6) for _ in range(2))
+            per[integ] = (t6 - t1) / 5
+        print(f"   {n:9d} {t_ev:9.4f} {per['rk4']:11.4f} {1 / per['rk4']:12.1f} "
+              f"{per['em']:10.4f} {1 / per['em']:11.1f}")
+    x = _sphere(10**4, 2)
+    t_sp, v_sp = best_of(lambda: circle_velocity(x, beta, False, coefficients=coeffs), 3)
+    t_di, (v_di, _) = best_of(lambda: attention_sums(x, beta, softmax=False), 3)
+    print(f"   n = 10^4: spectral {t_sp:.4f} s vs direct {t_di:.4f} s per evaluation "
+          f"(ratio {t_di / t_sp:.0f}x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""Particle simulations of self-attention dynamics: n tokens on S^{d-1}.
+
+``simulate_particles`` integrates the finite-n system whose mean-field limit is the PDE of
+DESIGN.md §1 (USA and SA, any beta, noise, general Q/K/V, causal mask, Post-/Pre-LN), with
+a fused numba O(n^2) interaction kernel (``interactions``) or, on the circle, spectral
+summation in O(n K) (``spectral``). ``observables`` holds moments, order parameters, the
+energy E_beta, pairwise inner products and cluster detection.
+"""
+
+from . import observables
+from .interactions import attention_sums, attention_sums_numpy
+from .observables import (
+    Clusters,
+    clusters,
+    energy,
+    fourier_moments,
+    mean_inner_product,
+    order_parameter,
+)
+from .sampling import sample_circle_density, sample_equiangular, sample_uniform, sample_von_mises
+from .simulate import AUTO_SPECTRAL_N, STABILITY_LIMIT, ParticleSolution, simulate_particles
+from .spectral import circle_coefficients, circle_energy, circle_moments, circle_velocity
+
+__all__ = [
+    "AUTO_SPECTRAL_N", "Clusters", "ParticleSolution", "STABILITY_LIMIT", "attention_sums",
+    "attention_sums_numpy", "circle_coefficients", "circle_energy", "circle_moments",
+    "circle_velocity", "clusters", "energy", "fourier_moments", "mean_inner_product",
+    "observables", "order_parameter", "sample_circle_density", "sample_equiangular",
+    "sample_uniform", "sample_von_mises", "simulate_particles",
+]

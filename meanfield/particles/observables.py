@@ -1,0 +1,168 @@
+"""Observables of token configurations x (n, d) on S^{d-1}; all accept (..., n, d) stacks
+where noted (e.g. ``ParticleSolution.x`` of shape (m, n, d))."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .interactions import attention_sums
+from .spectral import circle_energy
+
+__all__ = ["fourier_moments", "order_parameter", "mean_inner_product", "energy", "clusters",
+           "Clusters", "angles"]
+
+
+def _tokens(x) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim < 2 or x.shape[-1] < 2:
+        raise ValueError(f"tokens must have shape (..., n, d) with d >= 2, got {x.shape}")
+    return x
+
+
+def angles(x) -> np.ndarray:
+    """Angles theta in [0, 2 pi) of circle tokens (..., n, 2)."""
+    x = _tokens(x)
+    if x.shape[-1] != 2:
+        raise ValueError("angles are defined on the circle (d = 2)")
+    return np.mod(np.arctan2(x[..., 1], x[..., 0]), 2 * np.pi)
+
+
+def fourier_moments(x, k) -> np.ndarray:
+    """Empirical Fourier moments (1/n) sum_j e^{i k theta_j} on the circle.
+
+    x: (..., n, 2); k: int or 1-d array of ints. Returns (..., len(k)) (or (...) for scalar k),
+    complex. Note the sign: the PDE coefficient rho_k = int rho e^{-ik theta} dsigma
+    corresponds to conj of this moment.
+    """
+    x = _tokens(x)
+    if x.shape[-1] != 2:
+        raise ValueError("Fourier moments are defined on the circle (d = 2)")
+    z = x[..., 0] + 1j * x[..., 1]
+    ks = np.atleast_1d(np.asarray(k))
+    if ks.dtype.kind not in "iu":
+        raise ValueError(f"k must be integer(s), got {k!r}")
+    out = np.stack([np.mean(z ** int(kk), axis=-1) for kk in ks], axis=-1)
+    return out[..., 0] if np.ndim(k) == 0 else out
+
+
+def order_parameter(x) -> np.ndarray:
+    """|m| = |(1/n) sum_j x_j| for (..., n, d) tokens; (...)."""
+    x = _tokens(x)
+    return np.linalg.norm(x.mean(axis=-2), axis=-1)
+
+
+def mean_inner_product(x) -> np.ndarray:
+    """Mean pairwise inner product (1/(n(n-1))) sum_{i != j} <x_i, x_j>, O(n d).
+
+    Uses sum_{i,j} <x_i, x_j> = n^2 |m|^2 and <x_i, x_i> = |x_i|^2.
+    """
+    x = _tokens(x)
+    n = x.shape[-2]
+    if n < 2:
+        raise ValueError("the mean pairwise inner product needs n >= 2 tokens")
+    tot = n * n * np.sum(x.mean(axis=-2) ** 2, axis=-1)
+    diag = np.sum(x * x, axis=(-2, -1))
+    return (tot - diag) / (n * (n - 1))
+
+
+def energy(x, beta: float, method: str = "auto") -> np.ndarray | float:
+    """E_beta = (1/(2 beta n^2)) sum_{i,j} e^{beta <x_i, x_j>}; beta = 0: (1/(2 n^2)) sum <x_i, x_j>
+    (= |m|^2 / 2, the beta -> 0 limit up to the constant 1/(2 beta)).
+
+    GLPR: nondecreasing along the noiseless USA and SA flows. ``method``: "direct" (numba
+    O(n^2)), "spectral" (circle, O(n K), accurate to ~1e-12 relative), "auto" (spectral on
+    the circle for n > 2000). x: (n, d) or (m, n, d).
+    """
+    x = _tokens(x)
+    if x.ndim > 2:
+        flat = x.reshape(-1, *x.shape[-2:])
+        return np.array([energy(xi, beta, method) for xi in flat]).reshape(x.shape[:-2])
+    beta = float(beta)
+    n, d = x.shape
+    if beta == 0:
+        return 0.5 * float(np.sum(x.mean(axis=0) ** 2))
+    if method not in ("auto", "direct", "spectral"):
+        raise ValueError(f"method must be 'auto', 'direct' or 'spectral', got {method!r}")
+    if method == "spectral" or (method == "auto" and d == 2 and n > 2000):
+        if d != 2:
+            raise ValueError("the spectral energy is for the circle (d = 2)")
+        return circle_energy(x / np.linalg.norm(x, axis=1, keepdims=True), beta)
+    _, logz = attention_sums(x, beta, softmax=True)
+    top = logz.max()
+    # (1/(2 beta n^2)) sum_i e^{logz_i}; overflow-safe while the result is representable
+    return float(np.exp(top) * np.sum(np.exp(logz - top)) / (2.0 * beta * n * n))
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """Clusters of tokens: ``count``, ``sizes`` (descending), ``labels`` (n,) in 0..count-1
+    (label 0 = largest cluster)."""
+
+    count: int
+    sizes: np.ndarray
+    labels: np.ndarray
+
+
+def _relabel(root: np.ndarray) -> Clusters:
+    _, inv, counts = np.unique(root, return_inverse=True, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return Clusters(int(counts.size), counts[order], rank[inv])
+
+
+def clusters(x, tol: float = 1e-2, max_gram: int = 20000) -> Clusters:
+    """Clusters at angular tolerance ``tol`` (radians): single linkage, i.e. the connected
+    components of the graph "angle(x_i, x_j) <= tol".
+
+    Circle: sort the angles and cut at gaps > tol (with wrap-around), O(n log n).
+    d >= 3: union-find over the Gram matrix, computed in row blocks (n <= ``max_gram``).
+    """
+    x = _tokens(x)
+    if x.ndim != 2:
+        raise ValueError(f"clusters takes one configuration (n, d), got shape {x.shape}")
+    if not tol >= 0:
+        raise ValueError(f"tol must be >= 0, got {tol}")
+    n, d = x.shape
+    if d == 2:
+        th = angles(x)
+        order = np.argsort(th)
+        ts = th[order]
+        gaps = np.diff(np.concatenate([ts, [ts[0] + 2 * np.pi]]))
+        cut = gaps > tol  # cut after position i
+        if not np.any(cut):
+            return Clusters(1, np.array([n]), np.zeros(n, dtype=np.int64))
+        first = int(np.argmax(cut)) + 1  # start after the first cut: no cluster wraps
+        lab_sorted = np.empty(n, dtype=np.int64)
+        rolled = np.roll(np.arange(n), -first)
+        seg = np.concatenate([[0], np.cumsum(cut[rolled][:-1])])
+        lab_sorted[rolled] = seg
+        root = np.empty(n, dtype=np.int64)
+        root[order] = lab_sorted
+        return _relabel(root)
+    if n > max_gram:
+        raise ValueError(f"clusters on S^{d - 1} uses the Gram matrix; n={n} > max_gram="
+                         f"{max_gram}")
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    cos_tol = np.cos(tol)
+    parent = np.arange(n)
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    block = max(1, 2**22 // max(n, 1))
+    for i0 in range(0, n, block):
+        g = xn[i0:i0 + block] @ xn.T
+        ii, jj = np.nonzero(g >= cos_tol)
+        for a, b in zip(ii + i0, jj, strict=True):
+            if a < b:
+                ra, rb = find(a), find(b)
+                if ra != rb:
+                    parent[max(ra, rb)] = min(ra, rb)
+    root = np.array([find(a) for a in range(n)])
+    return _relabel(root)

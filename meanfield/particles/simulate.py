@@ -1,0 +1,424 @@
+"""simulate_particles: n interacting tokens on S^{d-1} (DESIGN.md §1, LITERATURE.md "Models").
+
+    dX_i = s_i^{-1} P_{X_i}(v_i) dt + sqrt(2/kappa) dB_i,     P_x y = y - <x, y> x,
+    v_i = (1/n) sum_j e^{beta <Q X_i, K X_j>} V X_j                       (USA)
+    v_i = sum_j e^{beta <Q X_i, K X_j>} V X_j / sum_j e^{beta <Q X_i, K X_j>}   (SA)
+
+(j <= i only with ``causal=True``; the USA prefactor stays 1/n). Normalization schemes
+(Karagodin, Ge, Polyanskiy, Rigollet, arXiv 2510.22026): "post-ln" s_i = 1 (the default);
+"pre-ln": the residual stream y_i is not normalized, dy_i/dt = v_i(Y / |Y|), so the direction
+x_i = y_i / |y_i| moves with speed factor s_i = |y_i| (noiseless only).
+
+Integrators (fixed step ``dt``; steps are shortened to land exactly on every ``t_eval``):
+- noisy (kappa < inf): Euler–Maruyama in the ambient space followed by the retraction
+  x <- (x + f(x) dt + sqrt(2 dt/kappa) xi) / |.|, xi ~ N(0, I_d). The radial part of the
+  noise is removed by the retraction, leaving the Ito drift -(d-1)/kappa x of Brownian motion
+  on the sphere to leading order (E<X_t, x_0> = e^{-(d-1)t/kappa}, tested).
+- noiseless: classical RK4 on the ambient ODE y' = f(y), f(y) = P_{y/|y|} v(y/|y|) (which
+  preserves every sphere |y| = r), followed by the retraction y/|y|; "euler" also available.
+
+Stability limit (documented and enforced): with a = ||Q^T K||_2 and the speed bound
+vmax = ||V||_2 e^{|beta| a} (USA) or ||V||_2 (SA), the field's Lipschitz constant is at most
+L = coupling * vmax * (1 + |beta| a) (up to a factor 2 for SA); ``dt * L`` must not exceed
+``STABILITY_LIMIT = 0.5``, and a noisy run needs ``dt (d-1)/kappa <= 0.5`` as well (the
+retraction's drift is only right to leading order in that number). Larger steps raise
+ValueError naming the largest admissible dt.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import observables as obs
+from .interactions import DIRECT_MAX_N, attention_sums, attention_sums_numpy
+from .sampling import (
+    check_tokens,
+    sample_circle_density,
+    sample_equiangular,
+    sample_uniform,
+    sample_von_mises,
+)
+from .spectral import circle_coefficients, circle_velocity
+
+__all__ = ["simulate_particles", "ParticleSolution", "STABILITY_LIMIT", "AUTO_SPECTRAL_N"]
+
+STABILITY_LIMIT = 0.5
+#: method="auto" uses the spectral circle summation from this many tokens on
+AUTO_SPECTRAL_N = 1024
+METHODS = ("auto", "direct", "spectral", "numpy")
+INITS = ("uniform", "vonmises", "equiangular", "density")
+NORMALIZATIONS = ("post-ln", "pre-ln")
+
+
+@dataclass
+class ParticleSolution:
+    """Result of :func:`simulate_particles`.
+
+    Attributes
+    ----------
+    t : ndarray (m,)
+        Save times.
+    x : ndarray (m, n, dim)
+        Token directions (unit vectors) at the save times.
+    radius : ndarray (m, n) or None
+        |y_i| of the residual stream (normalization="pre-ln" only).
+    params : dict
+        The resolved parameters (beta, kappa, dynamics, dim, n, dt, method, ...).
+    n_steps : int
+        Number of time steps taken.
+    wall_time : float
+        Seconds spent in the time loop.
+    """
+
+    t: np.ndarray
+    x: np.ndarray
+    params: dict
+    n_steps: int = 0
+    wall_time: float = 0.0
+    radius: np.ndarray | None = field(default=None)
+
+    @property
+    def n(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def dim(self) -> int:
+        return self.x.shape[2]
+
+    def order_parameter(self) -> np.ndarray:
+        """|m(t)| = |(1/n) sum_j x_j(t)|, shape (m,)."""
+        return obs.order_parameter(self.x)
+
+    def mean_inner_product(self) -> np.ndarray:
+        """Mean pairwise inner product over i != j at each save time, shape (m,)."""
+        return obs.mean_inner_product(self.x)
+
+    def moments(self, k) -> np.ndarray:
+        """Circle Fourier moments (1/n) sum_j e^{ik theta_j}, shape (m,) or (m, len(k))."""
+        return obs.fourier_moments(self.x, k)
+
+    def angles(self) -> np.ndarray:
+        """Angles (m, n) in [0, 2 pi) (circle)."""
+        return obs.angles(self.x)
+
+    def energy(self, method: str = "auto") -> np.ndarray:
+        """E_beta at each save time (identity Q, K only)."""
+        if self.params.get("Q") is not None or self.params.get("K") is not None:
+            raise ValueError("energy() is defined for identity Q and K")
+        return obs.energy(self.x, self.params["beta"], method)
+
+    def clusters(self, index: int = -1, tol: float = 1e-2) -> obs.Clusters:
+        """Clusters of the configuration at save index ``index`` (see observables.clusters)."""
+        return obs.clusters(self.x[index], tol)
+
+    def save(self, path) -> None:
+        """Write t, x (and radius) to an .npz file atomically; params as a JSON string."""
+        import json
+
+        from ..io import _jsonable, save_npz
+
+        arrays = dict(t=self.t, x=self.x,
+                      params=np.array(json.dumps(_jsonable(self.params))))
+        if self.radius is not None:
+            arrays["radius"] = self.radius
+        save_npz(path, **arrays)
+
+
+# ---------------------------------------------------------------------------------------
+# parameter resolution
+# ---------------------------------------------------------------------------------------
+def _from_model(model, beta, kappa, dynamics, dim):
+    from ..kernels import AttentionKernel, KuramotoKernel
+    from ..model import MeanFieldModel
+
+    if model is None:
+        if beta is None:
+            raise ValueError("give a MeanFieldModel or the inverse temperature beta")
+        return (float(beta), np.inf if kappa is None else kappa,
+                "usa" if dynamics is None else dynamics, dim)
+    if not isinstance(model, MeanFieldModel):
+        raise TypeError(f"model must be a MeanFieldModel, got {type(model).__name__}")
+    if isinstance(model.kernel, AttentionKernel):
+        mbeta = float(model.kernel.beta)
+    elif isinstance(model.kernel, KuramotoKernel):
+        mbeta = 0.0
+    else:
+        raise ValueError("particle simulations need the attention kernel e^{beta <x,y>} "
+                         f"(AttentionKernel or KuramotoKernel), got {model.kernel!r}")
+    given = dict(beta=(beta, mbeta), kappa=(kappa, model.kappa),
+                 dynamics=(dynamics, model.dynamics), dim=(dim, model.dim))
+    for name, (mine, theirs) in given.items():
+        if mine is not None and mine != theirs:
+            raise ValueError(f"{name}={mine!r} contradicts the model's {name}={theirs!r}; "
+                             "give it once")
+    return mbeta, model.kappa, model.dynamics, model.dim
+
+
+def _matrix(M, name: str, shape0, dim: int) -> np.ndarray | None:
+    if M is None:
+        return None
+    M = np.asarray(M, dtype=np.float64)
+    if M.ndim != 2 or M.shape[1] != dim or (shape0 is not None and M.shape[0] != shape0):
+        want = f"({shape0 if shape0 is not None else 'k'}, {dim})"
+        raise ValueError(f"{name} must have shape {want} for tokens of dim={dim}, got {M.shape}")
+    if not np.all(np.isfinite(M)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return M
+
+
+def _initial(n, dim, rng, x0, init, normalize_x0, concentration, mean, gamma0, density):
+    if x0 is not None:
+        return check_tokens(x0, n, dim, normalize=normalize_x0)
+    if n is None:
+        raise ValueError("give the number of tokens n (or an initial array x0)")
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS} (or pass x0), got {init!r}")
+    if init == "uniform":
+        return sample_uniform(n, dim, rng)
+    if init == "vonmises":
+        if concentration is None:
+            raise ValueError("init='vonmises' needs concentration=...")
+        return sample_von_mises(n, dim, concentration, rng, mean=mean)
+    if init == "equiangular":
+        return sample_equiangular(n, dim, 0.0 if gamma0 is None else gamma0, rng)
+    if dim != 2:
+        raise ValueError("init='density' samples a circle density (dim=2)")
+    if density is None:
+        raise ValueError("init='density' needs density=grid values on a CircleBasis grid")
+    return sample_circle_density(density, n, rng)
+
+
+def _check_times(t_final, dt, t_eval):
+    t_final = float(t_final)
+    dt = float(dt)
+    if not (np.isfinite(t_final) and t_final >= 0):
+        raise ValueError(f"t_final must be finite and >= 0, got {t_final}")
+    if not (np.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be finite and > 0, got {dt}")
+    if t_eval is None:
+        t_eval = np.array([0.0, t_final]) if t_final > 0 else np.array([0.0])
+    t_eval = np.atleast_1d(np.asarray(t_eval, dtype=np.float64))
+    if t_eval.ndim != 1 or t_eval.size == 0 or not np.all(np.isfinite(t_eval)):
+        raise ValueError("t_eval must be a nonempty 1-d array of finite times")
+    if np.any(np.diff(t_eval) < 0) or t_eval[0] < 0 or t_eval[-1] > t_final * (1 + 1e-12):
+        raise ValueError(f"t_eval must be nondecreasing within [0, t_final={t_final}]")
+    return t_final, dt, t_eval
+
+
+def _unit_rows(y: np.ndarray) -> np.ndarray:
+    return y / np.sqrt(np.einsum("ij,ij->i", y, y))[:, None]
+
+
+# ---------------------------------------------------------------------------------------
+# the simulator
+# ---------------------------------------------------------------------------------------
+def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str = "uniform",
+                       t_final: float, dt: float, t_eval=None, seed=None,
+                       beta: float | None = None, kappa: float | None = None,
+                       dynamics: str | None = None, dim: int | None = None,
+                       method: str = "auto", accuracy: float = 1e-10,
+                       integrator: str | None = None, Q=None, K=None, V=None,
+                       causal: bool = False, normalization: str | None = None,
+                       coupling: float = 1.0, concentration: float | None = None, mean=None,
+                       gamma0: float | None = None, density=None, normalize_x0: bool = False,
+                       dtype=np.float64, progress: bool = False) -> ParticleSolution:
+    """Simulate n tokens of the (noisy) self-attention dynamics on S^{dim-1}.
+
+    Parameters
+    ----------
+    model : MeanFieldModel, optional
+        Supplies beta (AttentionKernel / KuramotoKernel: beta = 0), kappa, dynamics, dim.
+        Without a model give ``beta`` (and optionally kappa = inf, dynamics = "usa",
+        dim = 2 or x0's width).
+    n : int
+        Number of tokens (default: x0's rows).
+    x0 : array (n, dim), optional
+        Initial tokens; rows must be unit vectors (``normalize_x0=True`` projects them).
+    init : {"uniform", "vonmises", "equiangular", "density"}
+        Initial law when x0 is None: uniform on the sphere; von Mises–Fisher of
+        ``concentration`` around ``mean`` (unit vector or circle angle, default e_1);
+        equiangular with pairwise inner product ``gamma0`` (default 0; needs dim >= n(+1));
+        ``density``: grid values (w.r.t. sigma) on a CircleBasis grid, sampled by inverse CDF.
+    t_final, dt : float
+        Final time and the fixed step (see the stability limit in the module docstring).
+    t_eval : array, optional
+        Save times in [0, t_final] (default [0, t_final]); only these states are stored.
+    seed : int or numpy Generator, optional
+        Seeds initial sampling and noise (numpy Generator): runs are reproducible.
+    method : {"auto", "direct", "spectral", "numpy"}
+        Interaction sums: fused numba O(n^2) kernel; spectral summation (circle only,
+        identity Q, K, V, not causal; error <= ``accuracy`` relative, see
+        meanfield.particles.spectral); plain numpy (forms the n x n matrix, a reference);
+        "auto": spectral on the circle for n >= AUTO_SPECTRAL_N when allowed, else direct.
+    integrator : {"em", "rk4", "euler"}, optional
+        Default "em" for kappa < inf, "rk4" for kappa = inf.
+    Q, K, V : arrays, optional
+        Query (k, dim), key (k, dim) and value (dim, dim) matrices (identity by default).
+    causal : bool
+        Token i attends to j <= i only.
+    normalization : {"post-ln", "pre-ln"}, optional
+        Speed factors of Karagodin et al. (default post-ln, s_i = 1).
+    coupling : float
+        Multiplies the interaction velocity (0: free Brownian motion on the sphere).
+    dtype : np.float64 or np.float32
+        State precision (interaction sums accumulate in float64 either way).
+    progress : bool
+        Show a progress bar on stderr.
+    """
+    t_wall0 = time.perf_counter()
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    beta, kappa, dynamics, dim = _from_model(model, beta, kappa, dynamics, dim)
+    if not np.isfinite(beta):
+        raise ValueError(f"beta must be finite, got {beta}")
+    kappa = float(kappa)
+    if np.isnan(kappa) or kappa <= 0:
+        raise ValueError(f"kappa must be > 0 (inf = no noise), got {kappa}")
+    if dynamics not in ("usa", "sa"):
+        raise ValueError(f"dynamics must be 'usa' or 'sa', got {dynamics!r}")
+    if dim is None:
+        dim = np.shape(x0)[1] if x0 is not None and np.ndim(x0) == 2 else 2
+    if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim < 2:
+        raise ValueError(f"dim must be an integer >= 2, got {dim!r}")
+    dim = int(dim)
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    normalization = "post-ln" if normalization is None else str(normalization).lower()
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS} (Peri-LN and nGPT are "
+                         f"not implemented), got {normalization!r}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    coupling = float(coupling)
+    if not np.isfinite(coupling):
+        raise ValueError(f"coupling must be finite, got {coupling}")
+    Qm = _matrix(Q, "Q", None, dim)
+    Km = _matrix(K, "K", None if Qm is None else Qm.shape[0], dim)
+    if Qm is not None and Km is None:
+        Km = _matrix(np.eye(dim), "K", Qm.shape[0], dim)
+    if Km is not None and Qm is None:
+        Qm = _matrix(np.eye(dim), "Q", Km.shape[0], dim)
+    Vm = _matrix(V, "V", dim, dim)
+    noisy = np.isfinite(kappa)
+    if integrator is None:
+        integrator = "em" if noisy else "rk4"
+    if integrator not in ("em", "rk4", "euler"):
+        raise ValueError(f"integrator must be 'em', 'rk4' or 'euler', got {integrator!r}")
+    if noisy and integrator != "em":
+        raise ValueError(f"integrator={integrator!r} is for noiseless runs (kappa = inf); "
+                         "noisy runs use 'em' (Euler–Maruyama with retraction)")
+    if noisy and normalization == "pre-ln":
+        raise ValueError("normalization='pre-ln' is implemented for noiseless runs only")
+    t_final, dt, t_eval = _check_times(t_final, dt, t_eval)
+
+    # stability limit
+    a = 1.0 if Qm is None else float(np.linalg.norm(Qm.T @ Km, 2))
+    vn = 1.0 if Vm is None else float(np.linalg.norm(Vm, 2))
+    vmax = vn * (np.exp(min(abs(beta) * a, 700.0)) if dynamics == "usa" else 1.0)
+    lip = abs(coupling) * vmax * (1.0 + abs(beta) * a)
+    if dt * lip > STABILITY_LIMIT:
+        raise ValueError(
+            f"dt={dt:g} is too large for stability: dt * L = {dt * lip:.3g} > {STABILITY_LIMIT} "
+            f"with L = coupling * vmax * (1 + |beta| a) = {lip:.4g} (vmax = {vmax:.4g}, "
+            f"a = ||Q^T K|| = {a:.4g}); use dt <= {STABILITY_LIMIT / lip:.3g}")
+    if noisy and dt * (dim - 1) / kappa > STABILITY_LIMIT:
+        raise ValueError(
+            f"dt={dt:g} is too large for the noise: dt (d-1)/kappa = {dt * (dim - 1) / kappa:.3g}"
+            f" > {STABILITY_LIMIT}; use dt <= {STABILITY_LIMIT * kappa / (dim - 1):.3g}")
+
+    # interaction method
+    identity = Qm is None and Vm is None
+    pre_ln = normalization == "pre-ln"
+    spectral_ok = dim == 2 and identity and not causal and not pre_ln
+    if method == "spectral" and not spectral_ok:
+        raise ValueError("method='spectral' needs the circle (dim=2), identity Q, K, V, "
+                         "causal=False and post-ln normalization; use method='direct'")
+    n_tok = np.shape(x0)[0] if x0 is not None and np.ndim(x0) == 2 else n
+    if method == "auto":
+        method = ("spectral" if spectral_ok and n_tok is not None and n_tok >= AUTO_SPECTRAL_N
+                  else "direct")
+    if method == "direct" and n_tok is not None and n_tok > DIRECT_MAX_N:
+        raise ValueError(
+            f"n = {n_tok} is too large for the direct O(n^2) kernel (limit {DIRECT_MAX_N}); "
+            + ("use method='spectral'" if spectral_ok else
+               "on the circle with identity Q, K, V use method='spectral'; else fewer tokens"))
+
+    x = _initial(n, dim, rng, x0, init, normalize_x0, concentration, mean, gamma0, density)
+    x = x.astype(dtype)
+    n = x.shape[0]
+    softmax = dynamics == "sa"
+    coeffs = circle_coefficients(beta, accuracy) if method == "spectral" else None
+
+    def fieldfn(y: np.ndarray) -> np.ndarray:
+        if coupling == 0.0:
+            return np.zeros_like(y)
+        if method == "spectral":  # normalizes the rows inside
+            v = circle_velocity(y, beta, softmax, accuracy, coeffs, scale=coupling)
+            return v.astype(y.dtype, copy=False)
+        xh = _unit_rows(y)
+        sums = attention_sums if method == "direct" else attention_sums_numpy
+        v, _ = sums(xh, beta, softmax=softmax, causal=causal, Q=Qm, K=Km, V=Vm)
+        if not pre_ln:
+            v = v - np.sum(xh * v, axis=1, keepdims=True) * xh
+        return (coupling * v).astype(y.dtype, copy=False)
+
+    retract = not pre_ln
+    sig = np.sqrt(2.0 / kappa) if noisy else 0.0
+
+    def step(y: np.ndarray, h: float) -> np.ndarray:
+        if integrator == "em":
+            y = y + h * fieldfn(y) + np.sqrt(h) * sig * rng.standard_normal(y.shape, dtype=dtype)
+        elif integrator == "euler":
+            y = y + h * fieldfn(y)
+        else:
+            k1 = fieldfn(y)
+            k2 = fieldfn(y + (0.5 * h) * k1)
+            k3 = fieldfn(y + (0.5 * h) * k2)
+            k4 = fieldfn(y + h * k3)
+            y = y + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+        return _unit_rows(y) if retract else y
+
+    m = t_eval.size
+    xs = np.empty((m, n, dim), dtype=dtype)
+    radii = np.empty((m, n), dtype=dtype) if pre_ln else None
+    bar = None
+    if progress:
+        from ..progress import ProgressBar
+        bar = ProgressBar(0.0, t_final)
+    t = 0.0
+    n_steps = 0
+    eps = 1e-12 * max(1.0, t_final)
+    for idx, ts in enumerate(t_eval):
+        while ts - t > eps:
+            h = min(dt, ts - t)
+            if ts - (t + h) <= eps:
+                h = ts - t
+            x = step(x, h)
+            t = ts if h == ts - t else t + h
+            n_steps += 1
+            if not np.all(np.isfinite(x)):
+                raise FloatingPointError(
+                    f"particle simulation blew up at t={t:.6g} (step {n_steps}): non-finite "
+                    f"token coordinates (beta={beta}, dt={dt}); reduce dt")
+            if bar is not None:
+                bar(t)
+        nrm = np.linalg.norm(x, axis=1)
+        xs[idx] = x / nrm[:, None]
+        if pre_ln:
+            radii[idx] = nrm
+    if bar is not None:
+        bar.close()
+    params = dict(beta=beta, kappa=kappa, dynamics=dynamics, dim=dim, n=n, dt=dt,
+                  t_final=t_final, method=method, integrator=integrator, accuracy=accuracy,
+                  causal=bool(causal), normalization=normalization, coupling=coupling,
+                  seed=seed if isinstance(seed, int | None) else None,
+                  Q=None if Qm is None else Qm.tolist(), K=None if Km is None else Km.tolist(),
+                  V=None if Vm is None else Vm.tolist(), dtype=dtype.name,
+                  spectral_order=None if coeffs is None else coeffs[2])
+    return ParticleSolution(t=t_eval.copy(), x=xs, params=params, n_steps=n_steps,
+                            wall_time=time.perf_counter() - t_wall0, radius=radii)

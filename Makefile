@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench validate clean venv
 
 venv: $(STAMP)
 
@@ -19,13 +19,18 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q
-	$(BIN)/ruff check meanfield tests benchmarks
+	$(BIN)/ruff check meanfield tests benchmarks validation
 
 lint: $(STAMP)
-	$(BIN)/ruff check meanfield tests benchmarks
+	$(BIN)/ruff check meanfield tests benchmarks validation
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_evolve.py
+	$(BIN)/python benchmarks/bench_evolve.py --quick
+	$(BIN)/python benchmarks/bench_diagram.py
+	$(BIN)/python benchmarks/bench_particles.py
+
+validate: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python validation/run_all.py
 
 clean:
 	rm -rf $(VENV) demo_output build *.egg-info

@@ -232,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--dynamics", choices=("usa", "sa"), default="usa")
     ph.add_argument("--out", default="results")
     ph.add_argument("--no-progress", action="store_true")
+    va = sub.add_parser("validate", help="reproduce the published results (validation/)")
+    va.add_argument("--quick", action="store_true")
+    va.add_argument("--out", default=None, help="folder for REPORT.md (default validation/)")
     sy = sub.add_parser("symbolic", help="the stationary system, thresholds and normal form "
                         "derived with sympy")
     sy.add_argument("--kernel", choices=("attention", "kuramoto", "generic"),
@@ -286,7 +289,19 @@ def run_symbolic(args) -> int:
     return 0
 
 
+def run_validate(args) -> int:
+    """Run validation/run_all.py of a source checkout (the scripts are not installed)."""
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "validation" / "run_all.py"
+    if not script.exists():
+        raise ValueError(f"validation scripts not found at {script}: run from a source checkout")
+    cmd = [sys.executable, str(script)] + (["--quick"] if args.quick else [])
+    return subprocess.call(cmd + (["--out", args.out] if args.out else []))
+
+
 COMMANDS = {"evolve": run_evolve, "symbolic": run_symbolic, "demo": run_demo,
+            "validate": run_validate,
             "bifurcate": run_bifurcate, "phase-diagram": run_phase_diagram}
 
 

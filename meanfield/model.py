@@ -43,6 +43,12 @@ def _sa_field(basis, num: np.ndarray, den: np.ndarray, c: np.ndarray) -> np.ndar
     return v / np.maximum(basis.vector_norm(v), 1.0)
 
 
+def _lift(v: np.ndarray, n_batch: int) -> np.ndarray:
+    """A vector field (n_components, *grid) made to broadcast against (*batch, *grid):
+    (n_components, 1, ..., 1, *grid), so multi-component layouts work with batches."""
+    return v.reshape(v.shape[:1] + (1,) * n_batch + v.shape[1:]) if n_batch > 0 else v
+
+
 class MeanFieldModel:
     """The noisy mean-field self-attention PDE on S^{dim-1}.
 
@@ -148,7 +154,8 @@ class MeanFieldModel:
             grad_u = basis.grad(g * c)
 
             def derivative(dc: np.ndarray) -> np.ndarray:
-                flux = basis.backward(dc) * grad_u + rho * basis.grad(g * dc)
+                gu = _lift(grad_u, dc.ndim - L.ndim)
+                flux = basis.backward(dc) * gu + rho * basis.grad(g * dc)
                 return L * dc - basis.div(flux)
             return derivative
         num, den = (basis.multiplier(m) for m in
@@ -158,7 +165,8 @@ class MeanFieldModel:
 
         def derivative_sa(dc: np.ndarray) -> np.ndarray:
             dd = basis.backward(den * dc)
-            flux = (basis.backward(dc) * a + rho * basis.grad(num * dc)) / d - rho * a * dd / d**2
+            aa = _lift(a, dc.ndim - L.ndim)
+            flux = (basis.backward(dc) * aa + rho * basis.grad(num * dc)) / d - rho * aa * dd / d**2
             return L * dc - basis.div(flux)
         return derivative_sa
 

@@ -1,0 +1,545 @@
+"""Spherical-harmonic basis on S^2 (d = 3), transforms through ducc0.
+
+Convention (DESIGN.md §1): densities are taken with respect to the normalized uniform
+measure sigma = dOmega / (4 pi) on S^2, so the uniform state is rho = 1.
+
+Coefficients (real, ``coeff_dtype = float64``)
+----------------------------------------------
+A function is stored by its coefficients in the *real orthonormal* spherical harmonics
+w.r.t. sigma,
+
+    Z_{l,0}  = sqrt(4 pi) Y_l^0,
+    Z_{l,m}  = sqrt(8 pi) Re Y_l^m,   Z_{l,-m} = sqrt(8 pi) Im Y_l^m   (1 <= m <= l),
+
+with Y_l^m the complex harmonics orthonormal w.r.t. dOmega in the ducc0 / healpy
+convention (Condon–Shortley phase included), so int Z_i Z_j d sigma = delta_ij and
+Z_{0,0} = 1. The coefficient of (l, m) sits at index ``l*l + l + m`` (m = -l..l), an array
+of length (lmax + 1)^2: degrees are nested, so the first (L + 1)^2 entries are the degrees
+<= L (``convert`` pads / truncates), and index 0 is the mass. Parseval: int f g d sigma =
+sum_i a_i b_i. The complex ducc0 coefficients are a_l^0 = sqrt(4 pi) c_{l,0},
+a_l^m = sqrt(2 pi) (c_{l,m} - i c_{l,-m}) for m > 0.
+
+Order parameter: ``amplitude(c, k)`` = <P_k(x . e_3)> = int rho P_k(cos theta) d sigma =
+c_{k,0} / sqrt(2k + 1), taken about the z axis (e_3).
+
+Grid
+----
+Gauss–Legendre in theta (ducc0 geometry "GL", ring 0 nearest the north pole) times an
+equispaced phi_k = 2 pi k / nphi, k = 0..nphi-1. With the default ``dealias = 1.5``:
+ntheta = ceil(1.5 (lmax + 1)) and nphi = the smallest FFT-friendly size >= 3 lmax + 1, so
+the quadrature integrates products of three degree-lmax functions exactly (the USA flux
+rho grad U tested against grad Z). Grid arrays have shape (ntheta, nphi); ``points``
+(ntheta, nphi, 3) = (sin t cos p, sin t sin p, cos t); ``grid`` = (theta, phi) as two
+(ntheta, nphi) arrays; ``weights`` (ntheta, nphi) sum to 1.
+
+Calculus
+--------
+A tangent field v = v_theta e_theta + v_phi e_phi is stored as ONE complex grid array
+w = v_theta + i v_phi, in the layout (1, *batch, ntheta, nphi) (complex128). One
+"component" on the first axis, like the circle and zonal bases, so that products with scalar
+grid arrays broadcast the same way: the model's linearization multiplies an unbatched field
+grad U (1, ntheta, nphi) by batched densities (n, ntheta, nphi), which a real two-component
+layout (2, *batch, ...) would not broadcast. Multiplying by real scalars acts on both
+components; ``vector_norm`` is |w|. ``grad`` is ducc0's derivative synthesis
+(= spin-1 synthesis of sqrt(l(l+1)) a_lm in the gradient/curl convention). ``div`` is taken
+weakly, as the quadrature adjoint of ``grad``:
+
+    (div v)_i = -int v . grad Z_i d sigma   (spin-1 adjoint synthesis of the weighted field),
+
+so the mass coefficient of a divergence is exactly 0 and div(grad c) = -l(l+1) c to
+round-off. ``forward`` is the quadrature projection int f Z_i d sigma (spin-0 adjoint
+synthesis of the weighted grid values), exact for band-limited f up to degree
+2 ntheta - 1 - lmax.
+
+Symmetries: ``rotate`` rotates coefficient arrays (ducc0.sht.rotate_alm);
+``rotation_generators`` gives the three infinitesimal rotations L_x, L_y, L_z applied to
+a state (its SO(3)-orbit tangent), which ``linear_stability`` sets aside as zero modes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:  # pragma: no cover - import guard
+    import ducc0
+except ImportError as exc:  # pragma: no cover
+    raise ImportError("SphereBasis needs ducc0 (pip install ducc0)") from exc
+
+from scipy.special import roots_legendre
+
+_SHT = ducc0.sht.experimental
+_GEOM = "GL"
+
+
+def _check_int(value, name: str, minimum: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an int >= {minimum} ({what}), got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum} ({what}), got {value}")
+    return int(value)
+
+
+def _rotation_angles(rotation) -> tuple[float, float, float]:
+    """(psi, theta, phi) of ducc0.sht.rotate_alm (active R = Rz(phi) Ry(theta) Rz(psi))."""
+    r = np.asarray(rotation, dtype=float)
+    if r.shape == (3,):
+        return float(r[0]), float(r[1]), float(r[2])
+    if r.shape != (3, 3):
+        raise ValueError("rotation must be a 3x3 rotation matrix or Euler angles "
+                         f"(psi, theta, phi), got shape {r.shape}")
+    if not (np.allclose(r @ r.T, np.eye(3), atol=1e-10) and np.linalg.det(r) > 0):
+        raise ValueError("rotation matrix must be orthogonal with determinant +1")
+    from scipy.spatial.transform import Rotation
+
+    a, b, c = Rotation.from_matrix(r).as_euler("zyz")  # extrinsic: R = Rz(c) Ry(b) Rz(a)
+    return float(a), float(b), float(c)
+
+
+def euler_matrix(psi: float, theta: float, phi: float) -> np.ndarray:
+    """The rotation matrix Rz(phi) Ry(theta) Rz(psi) of the Euler angles ``rotate`` takes."""
+    def rz(a):
+        return np.array([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0],
+                         [0.0, 0.0, 1.0]])
+
+    def ry(a):
+        return np.array([[math.cos(a), 0.0, math.sin(a)], [0.0, 1.0, 0.0],
+                         [-math.sin(a), 0.0, math.cos(a)]])
+    return rz(phi) @ ry(theta) @ rz(psi)
+
+
+class SphereBasis:
+    """Pseudo-spectral spherical-harmonic basis on S^2 (real orthonormal harmonics).
+
+    Parameters
+    ----------
+    lmax : int
+        Highest degree kept (>= 1); (lmax + 1)^2 real coefficients.
+    dealias : float
+        Grid factor (>= 1): ntheta = ceil(dealias (lmax + 1)), nphi >= 2 dealias lmax + 1
+        (FFT-friendly). 1.5 (default) integrates the quadratic USA flux exactly.
+    nthreads : int
+        Threads ducc0 uses per transform (0: all hardware threads).
+
+    Attributes
+    ----------
+    theta, phi : ndarray (ntheta,), (nphi,)
+        Colatitudes (Gauss–Legendre, ascending) and longitudes of the grid.
+    grid : tuple of two ndarrays (ntheta, nphi)
+        (theta, phi) at every node.
+    points : ndarray (ntheta, nphi, 3)
+        The grid as unit vectors.
+    weights : ndarray (ntheta, nphi)
+        Quadrature weights of sigma (sum 1).
+    degrees, orders : ndarray ((lmax + 1)^2,)
+        Degree l and signed order m of each coefficient (m < 0: the sine part).
+    laplacian : ndarray ((lmax + 1)^2,)
+        Laplace–Beltrami eigenvalue -l(l+1) of each coefficient.
+    reliable_nodes : ndarray of bool (ntheta, nphi)
+        All True (Gauss–Legendre weights on S^2 are never negligible).
+    """
+
+    dim = 3
+    coeff_dtype = np.float64
+    is_zonal = False
+
+    def __init__(self, lmax: int, dealias: float = 1.5, nthreads: int = 1) -> None:
+        self.lmax = _check_int(lmax, "lmax", 1, "the highest spherical-harmonic degree")
+        try:
+            dealias = float(dealias)
+        except (TypeError, ValueError):
+            raise TypeError(f"dealias must be a number >= 1, got {dealias!r}") from None
+        if not (np.isfinite(dealias) and dealias >= 1.0):
+            raise ValueError(f"dealias must be a finite number >= 1, got {dealias}")
+        self.dealias = dealias
+        self.nthreads = _check_int(nthreads, "nthreads", 0, "0 = all hardware threads")
+        L = self.lmax
+        self.ntheta = max(L + 1, math.ceil(dealias * (L + 1) - 1e-9))
+        self.nphi = int(ducc0.fft.good_size(max(2 * L + 1, math.ceil(2 * dealias * L - 1e-9) + 1)))
+        x, _ = roots_legendre(self.ntheta)
+        self.theta = np.arccos(x[::-1])  # ring 0 nearest the north pole (ducc0 order)
+        self.phi = 2 * np.pi * np.arange(self.nphi) / self.nphi
+        th, ph = np.meshgrid(self.theta, self.phi, indexing="ij")
+        self.grid = (th, ph)
+        st, ct, sp, cp = np.sin(th), np.cos(th), np.sin(ph), np.cos(ph)
+        self.points = np.stack([st * cp, st * sp, ct], axis=-1)
+        w_ring = _SHT.get_gridweights(_GEOM, self.ntheta) / (4 * np.pi * self.nphi)
+        self.weights = np.broadcast_to(w_ring[:, None], self.shape).copy()
+        self._w_pix = (w_ring * 4 * np.pi)[:, None]  # dOmega weights per pixel (ring, 1)
+        self.reliable_nodes = np.ones(self.shape, dtype=bool)
+        # tangent frame: e_theta, e_phi (ntheta, nphi, 3)
+        self._e_theta = np.stack([ct * cp, ct * sp, -st], axis=-1)
+        self._e_phi = np.stack([-sp, cp, np.zeros_like(ph)], axis=-1)
+
+        # real layout: index l*l + l + m
+        l_of = np.concatenate([np.full(2 * l + 1, l) for l in range(L + 1)])
+        m_of = np.concatenate([np.arange(-l, l + 1) for l in range(L + 1)])
+        self.degrees = l_of
+        self.orders = m_of
+        self.laplacian = -(l_of * (l_of + 1)).astype(float)
+        # healpy alm layout: index m (2 L + 1 - m) / 2 + l
+        am = np.concatenate([np.full(L + 1 - m, m) for m in range(L + 1)])
+        al = np.concatenate([np.arange(m, L + 1) for m in range(L + 1)])
+        self.n_alm = am.size
+        self._alm_l, self._alm_m = al, am
+        self._rc = al * al + al + am  # real index of the cosine (or m = 0) part
+        pos = am > 0
+        self._pos = pos
+        self._rs = (al * al + al - am)[pos]  # real index of the sine part
+        self._to_alm_c = np.where(pos, math.sqrt(2 * np.pi), math.sqrt(4 * np.pi))
+        self._from_alm_c = 1.0 / self._to_alm_c
+        self._sqrt_ll = np.sqrt(al * (al + 1.0))
+
+    # -- shapes -----------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Shape of a grid function: (ntheta, nphi)."""
+        return (self.ntheta, self.nphi)
+
+    @property
+    def coeff_shape(self) -> tuple[int]:
+        """Shape of a coefficient array: ((lmax + 1)^2,)."""
+        return ((self.lmax + 1) ** 2,)
+
+    @property
+    def max_degree(self) -> int:
+        """Highest degree kept."""
+        return self.lmax
+
+    def size_hint(self, max_degree: int) -> str:
+        """How to ask for a basis whose highest degree is ``max_degree``."""
+        return f"lmax >= {max(int(max_degree), 1)}"
+
+    def __repr__(self) -> str:
+        return (f"SphereBasis(lmax={self.lmax}, dealias={self.dealias}, "
+                f"grid={self.ntheta}x{self.nphi})")
+
+    def index(self, l: int, m: int) -> int:
+        """Position of the real coefficient (l, m) (m < 0: sine part) in a coefficient array."""
+        if not (0 <= l <= self.lmax and -l <= m <= l):
+            raise ValueError(f"(l, m) = ({l}, {m}) is not in the basis (lmax={self.lmax})")
+        return l * l + l + m
+
+    # -- validation and layout conversions ----------------------------------------------
+    def _check_grid(self, f, name: str = "grid values") -> np.ndarray:
+        f = np.asarray(f, dtype=float)
+        if f.shape[-2:] != self.shape:
+            raise ValueError(f"{name} must have trailing grid shape {self.shape} "
+                             f"(ntheta, nphi) = basis.shape, got shape {f.shape}")
+        return f
+
+    def _check_coeffs(self, c) -> np.ndarray:
+        c = np.asarray(c)
+        if np.iscomplexobj(c):
+            if np.any(c.imag != 0):
+                raise ValueError("SphereBasis coefficients are real; got complex values")
+            c = c.real
+        c = np.asarray(c, dtype=float)
+        if c.shape[-1:] != self.coeff_shape:
+            raise ValueError(f"coefficients must have (lmax+1)^2 = {self.coeff_shape[0]} "
+                             f"entries on the last axis, got shape {c.shape}")
+        return c
+
+    def to_alm(self, c: np.ndarray) -> np.ndarray:
+        """Real coefficients (..., (lmax+1)^2) -> complex ducc0 a_lm (..., n_alm) (dOmega)."""
+        c = self._check_coeffs(c)
+        a = (c[..., self._rc] * self._to_alm_c).astype(complex)
+        a[..., self._pos] -= 1j * math.sqrt(2 * np.pi) * c[..., self._rs]
+        return a
+
+    def from_alm(self, a: np.ndarray) -> np.ndarray:
+        """Complex ducc0 a_lm (..., n_alm) of a real function -> real coefficients."""
+        a = np.asarray(a)
+        out = np.empty(a.shape[:-1] + self.coeff_shape)
+        out[..., self._rc] = a.real * self._from_alm_c
+        out[..., self._rs] = -a[..., self._pos].imag / math.sqrt(2 * np.pi)
+        return out
+
+    def _synth(self, a: np.ndarray) -> np.ndarray:
+        out = np.empty(a.shape[:-1] + self.shape)
+        a2 = a.reshape(-1, 1, self.n_alm)
+        o2 = out.reshape(-1, 1, *self.shape)
+        for i in range(a2.shape[0]):
+            _SHT.synthesis_2d(alm=a2[i], spin=0, lmax=self.lmax, geometry=_GEOM,
+                              nthreads=self.nthreads, map=o2[i])
+        return out
+
+    def _adjoint(self, f: np.ndarray) -> np.ndarray:
+        """sum over the grid of f conj(Y_lm) times dOmega weights (quadrature), (..., n_alm)."""
+        g = np.ascontiguousarray(f * self._w_pix)
+        out = np.empty(f.shape[:-2] + (self.n_alm,), dtype=complex)
+        g2 = g.reshape(-1, 1, *self.shape)
+        o2 = out.reshape(-1, 1, self.n_alm)
+        for i in range(g2.shape[0]):
+            _SHT.adjoint_synthesis_2d(map=g2[i], spin=0, lmax=self.lmax, geometry=_GEOM,
+                                      nthreads=self.nthreads, alm=o2[i])
+        return out
+
+    # -- transforms -------------------------------------------------------------------
+    def forward(self, f: np.ndarray) -> np.ndarray:
+        """Grid values (..., ntheta, nphi) -> coefficients int f Z_i d sigma (quadrature)."""
+        return self.from_alm(self._adjoint(self._check_grid(f)))
+
+    def backward(self, c: np.ndarray) -> np.ndarray:
+        """Coefficients (..., (lmax+1)^2) -> grid values (..., ntheta, nphi)."""
+        return self._synth(self.to_alm(c))
+
+    def from_function(self, f) -> np.ndarray:
+        """Grid values of a function f(x) of points x (..., 3) on S^2."""
+        if not callable(f):
+            raise TypeError("f must be a callable of points x with shape (..., 3)")
+        vals = np.asarray(f(self.points.copy()), dtype=float)
+        if vals.shape != self.shape:
+            raise ValueError(f"f must return one value per point, shape {self.shape}, "
+                             f"got {vals.shape}")
+        return vals
+
+    def evaluate(self, c: np.ndarray, points, epsilon: float = 1e-13) -> np.ndarray:
+        """The series c (..., (lmax+1)^2) at arbitrary unit vectors ``points`` (..., 3).
+
+        Uses ducc0's non-uniform synthesis (relative accuracy about ``epsilon``).
+        Returns shape (*c.shape[:-1], *points.shape[:-1]).
+        """
+        a = self.to_alm(c)
+        p = np.asarray(points, dtype=float)
+        if p.shape[-1:] != (3,):
+            raise ValueError(f"points must have shape (..., 3), got {p.shape}")
+        flat = p.reshape(-1, 3)
+        r = np.linalg.norm(flat, axis=1)
+        th = np.arccos(np.clip(flat[:, 2] / np.where(r > 0, r, 1.0), -1.0, 1.0))
+        ph = np.mod(np.arctan2(flat[:, 1], flat[:, 0]), 2 * np.pi)
+        loc = np.ascontiguousarray(np.stack([th, ph], axis=-1))
+        a2 = a.reshape(-1, self.n_alm)
+        out = np.empty((a2.shape[0], loc.shape[0]))
+        for i in range(a2.shape[0]):
+            out[i] = _SHT.synthesis_general(alm=a2[i:i + 1], spin=0, lmax=self.lmax,
+                                            loc=loc, epsilon=epsilon,
+                                            nthreads=self.nthreads)[0]
+        return out.reshape(a.shape[:-1] + p.shape[:-1])
+
+    # -- calculus ---------------------------------------------------------------------
+    def multiplier(self, g: np.ndarray) -> np.ndarray:
+        """Per-degree multiplier g_l (length > lmax) as a per-coefficient array g[degrees]."""
+        g = np.asarray(g)
+        if g.ndim != 1 or g.shape[0] <= self.lmax:
+            raise ValueError(f"multiplier needs {self.lmax + 1} degrees (a 1-D array), "
+                             f"got shape {g.shape}")
+        return np.asarray(g[self.degrees], dtype=float)
+
+    def grad(self, c: np.ndarray) -> np.ndarray:
+        """Tangent gradient on the grid as w = d_theta f + i d_phi f / sin(theta), complex,
+        layout (1, *batch, ntheta, nphi)."""
+        a = self.to_alm(c)
+        out = np.empty((1,) + a.shape[:-1] + self.shape, dtype=complex)
+        a2 = a.reshape(-1, 1, self.n_alm)
+        o2 = out.reshape(-1, *self.shape)
+        for i in range(a2.shape[0]):  # ducc0 writes (d_theta, d_phi/sin) into (re, im) views
+            _SHT.synthesis_2d_deriv1(alm=a2[i], lmax=self.lmax, geometry=_GEOM,
+                                     nthreads=self.nthreads, map=self._pair_view(o2[i]))
+        return out
+
+    def _pair_view(self, w: np.ndarray) -> np.ndarray:
+        """(2, ntheta, nphi) float view (real, imag) of a contiguous complex grid array."""
+        return np.moveaxis(w.view(float).reshape(*self.shape, 2), -1, 0)
+
+    def div(self, v: np.ndarray) -> np.ndarray:
+        """Coefficients of div v for a field w = v_theta + i v_phi in the layout
+        (1, *batch, ntheta, nphi), taken weakly: (div v)_i = -int v . grad Z_i d sigma
+        (the quadrature adjoint of ``grad``)."""
+        v = np.asarray(v)
+        if v.ndim < 3 or v.shape[0] != 1:
+            raise ValueError("a tangent field on S^2 has the layout (1, *batch, ntheta, nphi) "
+                             "(complex: v_theta + i v_phi), got shape "
+                             f"{v.shape}")
+        if v.shape[-2:] != self.shape:
+            raise ValueError(f"vector field values must have trailing grid shape {self.shape}"
+                             f" (ntheta, nphi) = basis.shape, got shape {v.shape}")
+        w = np.ascontiguousarray(v[0] * self._w_pix, dtype=complex)
+        batch = w.shape[:-2]
+        w2 = w.reshape(-1, *self.shape)
+        out = np.empty(batch + (self.n_alm,), dtype=complex)
+        o2 = out.reshape(-1, self.n_alm)
+        tmp = np.empty((2, self.n_alm), dtype=complex)
+        for i in range(w2.shape[0]):
+            _SHT.adjoint_synthesis_2d(map=self._pair_view(w2[i]), spin=1, lmax=self.lmax,
+                                      geometry=_GEOM, nthreads=self.nthreads, alm=tmp)
+            o2[i] = tmp[0]
+        out *= -self._sqrt_ll
+        return self.from_alm(out)
+
+    def vector_norm(self, v: np.ndarray) -> np.ndarray:
+        """Pointwise length |v_theta + i v_phi| of a field (1, *batch, ntheta, nphi)."""
+        return np.abs(np.asarray(v)[0])
+
+    def tangent_components(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(v_theta, v_phi), each (*batch, ntheta, nphi), of a field in this layout."""
+        v = np.asarray(v)[0]
+        return v.real, v.imag
+
+    def tangent_to_cartesian(self, v: np.ndarray) -> np.ndarray:
+        """A field (1, *batch, ntheta, nphi) as vectors in R^3: (*batch, ntheta, nphi, 3)."""
+        vt, vp = self.tangent_components(v)
+        return vt[..., None] * self._e_theta + vp[..., None] * self._e_phi
+
+    def integrate(self, f: np.ndarray) -> np.ndarray:
+        """Integral against sigma over the two grid axes (Gauss–Legendre x trapezoid)."""
+        f = self._check_grid(f)
+        return np.einsum("...ij,ij->...", f, self.weights)
+
+    def mass(self, c: np.ndarray) -> np.ndarray:
+        """Integral against sigma of the series c (its coefficient 0)."""
+        return np.asarray(c)[..., 0].real
+
+    def inner(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """int f g d sigma of two real series (Parseval: sum_i a_i b_i)."""
+        return np.sum(np.real(np.asarray(a) * np.asarray(b)), axis=-1)
+
+    def amplitude(self, c: np.ndarray, k: int) -> np.ndarray:
+        """Order parameter <P_k(x . e_3)> = c_{k,0} / sqrt(2k + 1), about the z axis (signed)."""
+        k = int(k)
+        if not 0 <= k <= self.lmax:
+            raise ValueError(f"degree k must be in [0, {self.lmax}], got {k}")
+        return np.asarray(c)[..., k * k + k].real / math.sqrt(2 * k + 1)
+
+    def degree_power(self, c: np.ndarray) -> np.ndarray:
+        """sqrt(sum_m c_{l,m}^2) per degree l = 0..lmax (rotation invariant): (..., lmax+1)."""
+        c = np.asarray(c).real
+        sel = self.degrees[None, :] == np.arange(self.lmax + 1)[:, None]
+        out = (c**2) @ sel.T.astype(float)
+        return np.sqrt(out)
+
+    def tail(self, c: np.ndarray) -> np.ndarray:
+        """Resolution indicator: max |c_i| over the top eighth of the degrees, over |c_0|."""
+        c = np.asarray(c)
+        m = max(1, (self.lmax + 1) // 8)
+        top = self.degrees > self.lmax - m
+        return np.max(np.abs(c[..., top]), axis=-1) / np.maximum(np.abs(c[..., 0]), 1e-300)
+
+    # -- symmetries -------------------------------------------------------------------
+    def rotate(self, c: np.ndarray, rotation) -> np.ndarray:
+        """Coefficients of f o R^{-1} (f rotated actively by R) for coefficients c of f.
+
+        ``rotation`` is a 3x3 rotation matrix R, or Euler angles (psi, theta, phi) meaning
+        R = Rz(phi) Ry(theta) Rz(psi) (see :func:`euler_matrix`).
+        """
+        psi, theta, phi = _rotation_angles(rotation)
+        a = self.to_alm(c)
+        a2 = a.reshape(-1, self.n_alm)
+        out = np.empty_like(a2)
+        for i in range(a2.shape[0]):
+            out[i] = ducc0.sht.rotate_alm(np.ascontiguousarray(a2[i]), self.lmax, psi, theta,
+                                          phi, nthreads=self.nthreads)
+        return self.from_alm(out.reshape(a.shape))
+
+    def rotation_generators(self, c: np.ndarray) -> list[np.ndarray]:
+        """The infinitesimal rotations about e_x, e_y, e_z applied to c: coefficients of
+        d/dt f(exp(-t [e_i]x) x) = -(e_i x x) . grad f (exact: the quadrature integrates
+        these degree-l harmonics exactly). For c axisymmetric about e_3, L_z c = 0."""
+        c = self._check_coeffs(c)
+        g = self.grad(c)
+        out = []
+        for i in range(3):
+            e = np.zeros(3)
+            e[i] = 1.0
+            w = np.cross(e, self.points)  # (ntheta, nphi, 3)
+            wt = np.sum(w * self._e_theta, axis=-1)
+            wp = np.sum(w * self._e_phi, axis=-1)
+            out.append(self.forward(-(wt * g[0].real + wp * g[0].imag)))
+        return out
+
+    # -- resolution changes -----------------------------------------------------------
+    def with_max_degree(self, max_degree: int) -> SphereBasis:
+        """A basis of the same kind (same dealias, threads) keeping degrees <= max_degree."""
+        return SphereBasis(int(max_degree), dealias=self.dealias, nthreads=self.nthreads)
+
+    def convert(self, c: np.ndarray, other: SphereBasis) -> np.ndarray:
+        """Coefficients c of this basis expressed in ``other`` (zero-padded or truncated)."""
+        if not isinstance(other, SphereBasis):
+            raise ValueError(f"can only convert to a SphereBasis, got {other!r}")
+        c = np.asarray(c)
+        out = np.zeros(c.shape[:-1] + other.coeff_shape)
+        n = (min(self.lmax, other.lmax) + 1) ** 2
+        out[..., :n] = c[..., :n].real
+        return out
+
+    # -- real coordinates (Newton, continuation, stability) --------------------------------
+    @property
+    def n_real(self) -> int:
+        """Number of real coordinates without the mass: (lmax + 1)^2 - 1."""
+        return (self.lmax + 1) ** 2 - 1
+
+    @property
+    def real_degrees(self) -> np.ndarray:
+        """Degree of each real coordinate."""
+        return self.degrees[1:]
+
+    @property
+    def real_orders(self) -> np.ndarray:
+        """Signed order m of each real coordinate."""
+        return self.orders[1:]
+
+    def to_real(self, c: np.ndarray) -> np.ndarray:
+        """Coefficients (..., (lmax+1)^2) -> real coordinates (..., n_real), mass dropped."""
+        return np.array(np.asarray(c)[..., 1:].real, dtype=float)
+
+    def from_real(self, x: np.ndarray, mass=1.0) -> np.ndarray:
+        """Real coordinates (..., n_real) -> coefficients with coefficient 0 = mass."""
+        x = np.asarray(x, dtype=float)
+        if x.shape[-1:] != (self.n_real,):
+            raise ValueError(f"real coordinates must have {self.n_real} entries on the last "
+                             f"axis, got shape {x.shape}")
+        c = np.empty(x.shape[:-1] + self.coeff_shape)
+        c[..., 0] = mass
+        c[..., 1:] = x
+        return c
+
+    def subspace_mask(self, symmetric: bool = False, period: int = 1) -> np.ndarray:
+        """Real coordinates spanning an invariant subspace.
+
+        ``symmetric=True``: axisymmetric densities about e_3 (m = 0 only), which removes the
+        rotations (the m = 0 class keeps only a discrete symmetry). Otherwise ``period`` p:
+        densities invariant under the rotation by 2 pi / p about e_3 (m in pZ); p = 1 is the
+        full space.
+        """
+        if isinstance(period, bool) or not isinstance(period, int | np.integer) or period < 1:
+            raise ValueError(f"period must be an integer >= 1, got {period!r}")
+        m = self.real_orders
+        if symmetric:
+            return m == 0
+        return m % period == 0
+
+    def branch_mask(self, k: int) -> np.ndarray:
+        """The branch born at mode k lives among axisymmetric densities (m = 0), even in z
+        (even degrees) for even k, as in ZonalBasis(3, lmax)."""
+        k = int(k)
+        if k < 1:
+            raise ValueError(f"mode k must be >= 1, got {k}")
+        mask = self.real_orders == 0
+        if k % 2 == 0:
+            mask &= self.real_degrees % 2 == 0
+        return mask
+
+    def invariant_blocks(self, c: np.ndarray, rtol: float = 1e-12) -> list[np.ndarray]:
+        """Real coordinates split into subspaces the linearization at c leaves invariant.
+
+        Uniform state: every coordinate is its own block. State axisymmetric about e_3
+        (all m != 0 coefficients below rtol of the largest): one block per order class,
+        m = 0, and for each |m| >= 1 the cosine (m > 0) and sine (m < 0) parts separately
+        (rotations about e_3 and the reflection phi -> -phi commute with the linearization).
+        Otherwise a single block.
+        """
+        c = np.asarray(c).real
+        mag = np.abs(c[1:])
+        thr = rtol * max(abs(float(c[0])), float(mag.max()) if mag.size else 0.0)
+        active = mag > thr
+        if not np.any(active):
+            return [np.array([i]) for i in range(self.n_real)]
+        m = self.real_orders
+        if np.all(m[active] == 0):
+            blocks = [np.nonzero(m == 0)[0]]
+            for mm in range(1, self.lmax + 1):
+                blocks.append(np.nonzero(m == mm)[0])
+                blocks.append(np.nonzero(m == -mm)[0])
+            return blocks
+        return [np.arange(self.n_real)]

@@ -216,6 +216,103 @@ def _compare_with_branch(args) -> None:
           f"|rho_1| = {st.amplitude(1):.10f}, stable = {st.stable}")
 
 
+def run_particles(args) -> int:
+    """Simulate n tokens; write observables (npz + JSON), a figure, and print a table."""
+    import time
+
+    from .particles import observables as pobs
+    from .particles import simulate_particles
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.dim < 2:
+        raise ValueError(f"--dim must be >= 2, got {args.dim}")
+    t_eval = np.linspace(0.0, args.t_final, args.saves)
+    extra = {}
+    if args.init == "vonmises":
+        extra["concentration"] = args.concentration
+    t0 = time.perf_counter()
+    ps = simulate_particles(beta=args.beta, kappa=args.kappa, dynamics=args.dynamics,
+                            dim=args.dim, n=args.n, init=args.init, t_final=args.t_final,
+                            dt=args.dt, t_eval=t_eval, seed=args.seed, method=args.method,
+                            progress=not args.no_progress, **extra)
+    wall = time.perf_counter() - t0
+    obs = dict(order_parameter=ps.order_parameter(), mean_inner_product=ps.mean_inner_product()
+               if ps.n > 1 else np.zeros(ps.t.size))
+    if args.dim == 2:
+        mom = np.abs(ps.moments(np.array([1, 2, 3])))
+        for k in range(3):
+            obs[f"abs_rho_{k + 1}"] = mom[:, k]
+        obs["cos_mean"] = ps.x[..., 0].mean(axis=-1)
+    if ps.n <= 20000:
+        obs["energy"] = np.asarray(pobs.energy(ps.x, args.beta))
+    arrays = dict(t=ps.t, **obs)
+    if ps.n * ps.t.size * args.dim <= 5_000_000:
+        arrays["x"] = ps.x
+    io.save_npz(out / "particles.npz", **arrays)
+    last = pobs.clusters(ps.x[-1], args.cluster_tol) if ps.n <= 20000 else None
+    summary = dict(params=ps.params, n_steps=ps.n_steps, wall_time_s=wall, t=ps.t,
+                   final={k: float(v[-1]) for k, v in obs.items()},
+                   clusters_end=None if last is None else dict(count=last.count,
+                                                               sizes=last.sizes[:10]))
+    io.write_json(out / "summary.json", summary)
+    fig_path = _particle_figure(ps, out, args.times)
+    idx = np.unique(np.linspace(0, ps.t.size - 1, 6).round().astype(int))
+    cols = [k for k in ("order_parameter", "abs_rho_2", "abs_rho_3", "mean_inner_product",
+                        "energy") if k in obs]
+    heads = {"order_parameter": "|m|", "abs_rho_2": "|rho_2|", "abs_rho_3": "|rho_3|",
+             "mean_inner_product": "<x_i,x_j>", "energy": "E_beta"}
+    print(f"\n{'t':>8} " + " ".join(f"{heads[c]:>11}" for c in cols))
+    for i in idx:
+        print(f"{ps.t[i]:8.3f} " + " ".join(f"{obs[c][i]:11.4e}" for c in cols))
+    if last is not None:
+        print(f"\nclusters at t={ps.t[-1]:g} (tol {args.cluster_tol:g}): {last.count}")
+    print(f"{ps.n_steps} steps, method {ps.params['method']}, {wall:.2f} s")
+    print(f"wrote {out / 'particles.npz'}, {out / 'summary.json'}, {fig_path}")
+    return 0
+
+
+def _particle_figure(ps, out: Path, times) -> Path:
+    from matplotlib.figure import Figure
+
+    if ps.dim == 2:
+        fig = Figure(figsize=(6, 4), constrained_layout=True)
+        ax = fig.subplots()
+        th = ps.angles()
+        step = max(1, ps.n // 2000)  # at most ~2000 tokens drawn
+        tt = np.broadcast_to(ps.t[:, None], th.shape)[:, ::step]
+        ax.scatter(th[:, ::step].ravel(), tt.ravel(), s=0.5, c="k", alpha=0.4, linewidths=0)
+        ax.set_xlim(0, 2 * np.pi)
+        ax.set_xlabel(r"$\theta_j$")
+        ax.set_ylabel("t (depth)")
+        p = ps.params
+        ax.set_title(f"{p['dynamics'].upper()} particles: n={ps.n}, beta={p['beta']:g}, "
+                     f"kappa={p['kappa']:g}")
+        path = out / "spacetime.png"
+    else:
+        ts = ps.t[[0, ps.t.size // 2, -1]] if times is None else np.asarray(times, float)
+        idx = [int(np.argmin(np.abs(ps.t - t))) for t in ts]
+        fig = Figure(figsize=(4 * len(idx), 4), constrained_layout=True)
+        for j, i in enumerate(idx):
+            ax = fig.add_subplot(1, len(idx), j + 1, projection="3d")
+            x = ps.x[i]
+            ax.scatter(x[:, 0], x[:, 1], x[:, 2], s=2)
+            ax.set_xlim(-1, 1)
+            ax.set_ylim(-1, 1)
+            ax.set_zlim(-1, 1)
+            ax.set_title(f"t = {ps.t[i]:.3g}" + ("" if ps.dim == 3 else " (first 3 coords)"))
+        path = out / "scatter3d.png"
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _times(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected times like 0,1,5, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meanfield", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -245,6 +342,26 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--dim", type=int, default=2)
     sy.add_argument("--normal-form", type=int, default=0, metavar="MODE")
     sy.add_argument("--latex", action="store_true")
+    pa = sub.add_parser("particles", help="simulate n tokens of the attention dynamics on "
+                        "S^(dim-1); observables (npz + JSON) and a figure")
+    pa.add_argument("--beta", type=float, default=3.0)
+    pa.add_argument("--kappa", type=_kappa, default=float("inf"),
+                    help="inverse noise level, > 0; 'inf' (default) for the noiseless flow")
+    pa.add_argument("--dynamics", choices=("usa", "sa"), default="sa")
+    pa.add_argument("--n", type=_positive(int), default=256, help="number of tokens")
+    pa.add_argument("--dim", type=int, default=2)
+    pa.add_argument("--t-final", type=_positive(float), default=10.0)
+    pa.add_argument("--dt", type=_positive(float), default=1e-2)
+    pa.add_argument("--saves", type=_positive(int), default=101, help="number of save times")
+    pa.add_argument("--init", choices=("uniform", "vonmises"), default="uniform")
+    pa.add_argument("--concentration", type=float, default=1.0, help="von Mises k0")
+    pa.add_argument("--seed", type=int, default=0)
+    pa.add_argument("--method", choices=("auto", "direct", "spectral", "numpy"), default="auto")
+    pa.add_argument("--times", type=_times, default=None,
+                    help="times of the 3-D scatter panels (dim >= 3), e.g. 0,5,10")
+    pa.add_argument("--cluster-tol", type=_positive(float), default=1e-2)
+    pa.add_argument("--out", default="results")
+    pa.add_argument("--no-progress", action="store_true")
     return parser
 
 
@@ -302,7 +419,8 @@ def run_validate(args) -> int:
 
 COMMANDS = {"evolve": run_evolve, "symbolic": run_symbolic, "demo": run_demo,
             "validate": run_validate,
-            "bifurcate": run_bifurcate, "phase-diagram": run_phase_diagram}
+            "bifurcate": run_bifurcate, "phase-diagram": run_phase_diagram,
+            "particles": run_particles}
 
 
 def main(argv: list[str] | None = None) -> int:

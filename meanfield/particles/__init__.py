@@ -4,10 +4,19 @@
 DESIGN.md §1 (USA and SA, any beta, noise, general Q/K/V, causal mask, Post-/Pre-LN), with
 a fused numba O(n^2) interaction kernel (``interactions``) or, on the circle, spectral
 summation in O(n K) (``spectral``). ``observables`` holds moments, order parameters, the
-energy E_beta, pairwise inner products and cluster detection.
+energy E_beta, pairwise inner products and cluster detection; ``compare`` checks particles
+against the PDE (ensembles with error bars, convergence in n, stationary states).
 """
 
 from . import observables
+from .compare import (
+    Comparison,
+    ConvergenceStudy,
+    StationaryComparison,
+    compare,
+    convergence_study,
+    stationary_comparison,
+)
 from .interactions import attention_sums, attention_sums_numpy
 from .observables import (
     Clusters,
@@ -22,7 +31,9 @@ from .simulate import AUTO_SPECTRAL_N, STABILITY_LIMIT, ParticleSolution, simula
 from .spectral import circle_coefficients, circle_energy, circle_moments, circle_velocity
 
 __all__ = [
-    "AUTO_SPECTRAL_N", "Clusters", "ParticleSolution", "STABILITY_LIMIT", "attention_sums",
+    "AUTO_SPECTRAL_N", "Clusters", "Comparison", "ConvergenceStudy", "StationaryComparison",
+    "compare", "convergence_study", "stationary_comparison", "ParticleSolution",
+    "STABILITY_LIMIT", "attention_sums",
     "attention_sums_numpy", "circle_coefficients", "circle_energy", "circle_moments",
     "circle_velocity", "clusters", "energy", "fourier_moments", "mean_inner_product",
     "observables", "order_parameter", "sample_circle_density", "sample_equiangular",

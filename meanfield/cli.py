@@ -44,6 +44,8 @@ def _add_evolve_args(p: argparse.ArgumentParser, defaults: dict) -> None:
                    help="Fourier modes (circle) or Gegenbauer degrees + 1 (dim > 2)")
     p.add_argument("--dim", type=int, default=2,
                    help="sphere S^(dim-1); dim > 2 uses zonal densities (functions of x.e)")
+    p.add_argument("--sphere", action="store_true",
+                   help="full S^2 in spherical harmonics (lmax = n-modes - 1)")
     p.add_argument("--t-final", type=_positive(float), default=defaults.get("t_final", 30.0))
     p.add_argument("--saves", type=_positive(int), default=201, help="number of save times")
     p.add_argument("--init", choices=INITS, default="perturbed")
@@ -68,7 +70,15 @@ def _initial(args, basis) -> np.ndarray:
 
 
 def _basis(args):
-    """CircleBasis for dim = 2, else the zonal Gegenbauer basis on S^{dim-1}."""
+    """CircleBasis for dim = 2, SphereBasis with --sphere (S^2, no symmetry assumed), else the
+    zonal Gegenbauer basis on S^{dim-1} (densities of x.e only)."""
+    if getattr(args, "sphere", False):
+        if args.dim not in (2, 3):
+            raise ValueError(f"--sphere is S^2 (dim 3), got --dim {args.dim}")
+        args.dim = 3
+        from .bases import SphereBasis
+
+        return SphereBasis(args.n_modes - 1)
     if args.dim < 2:
         raise ValueError(f"--dim must be >= 2, got {args.dim}")
     if args.dim == 2:
@@ -81,8 +91,8 @@ def _basis(args):
 def run_evolve(args) -> int:
     out = Path(args.out)
     kernel = AttentionKernel(args.beta)
+    basis = _basis(args)  # first: --sphere sets dim = 3
     model = MeanFieldModel(kernel, kappa=args.kappa, dynamics=args.dynamics, dim=args.dim)
-    basis = _basis(args)
     rho0 = _initial(args, basis)
     t_eval = np.linspace(0.0, args.t_final, args.saves)
     sol = evolve(model, basis, rho0, args.t_final, t_eval, method=args.method, rtol=args.rtol,
@@ -149,9 +159,9 @@ def run_bifurcate(args) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    basis = _basis(args)  # first: --sphere sets dim = 3
     model = MeanFieldModel(AttentionKernel(args.beta), kappa=args.kappa, dynamics=args.dynamics,
                            dim=args.dim)
-    basis = _basis(args)
     lo, hi = args.range[:2]
     diag = bifurcation_diagram(model, basis, args.param, (lo, hi), modes=args.modes,
                                progress=not args.no_progress)
@@ -373,6 +383,7 @@ def _add_bifurcate_args(p: argparse.ArgumentParser, exclude_common: bool = False
         p.add_argument("--dynamics", choices=("usa", "sa"), default="usa")
         p.add_argument("--n-modes", type=_positive(int), default=32)
         p.add_argument("--dim", type=int, default=2)
+        p.add_argument("--sphere", action="store_true", help="full S^2 (spherical harmonics)")
         p.add_argument("--out", default="results")
         p.add_argument("--no-progress", action="store_true")
     p.add_argument("--param", choices=("kappa", "noise", "beta"), default="kappa")

@@ -62,14 +62,25 @@ def plot_amplitudes(sol, modes=(1, 2, 3), ax=None):
 
 
 def save_solution_figures(sol, out_dir) -> list[Path]:
-    """Write spacetime.png, free_energy.png and amplitudes.png into ``out_dir``."""
+    """Write spacetime.png (S^2: density_maps.png), free_energy.png and amplitudes.png."""
     import matplotlib.pyplot as plt
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, fn in (("spacetime", plot_spacetime), ("free_energy", plot_free_energy),
-                     ("amplitudes", plot_amplitudes)):
+    if len(sol.basis.shape) == 2:  # S^2: density maps at a few times instead of space-time
+        from .sphere_plots import plot_sphere_evolution
+
+        fig = plot_sphere_evolution(sol)
+        fig = fig if hasattr(fig, "savefig") else fig.figure
+        paths.append(out / "density_maps.png")
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+        plots = (("free_energy", plot_free_energy), ("amplitudes", plot_amplitudes))
+    else:
+        plots = (("spacetime", plot_spacetime), ("free_energy", plot_free_energy),
+                 ("amplitudes", plot_amplitudes))
+    for name, fn in plots:
         ax = fn(sol)
         path = out / f"{name}.png"
         ax.figure.savefig(path, dpi=120)

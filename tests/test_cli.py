@@ -107,3 +107,14 @@ def test_zonal_dimension_from_the_command_line(tmp_path, capsys):
                  "--t-final", "1", "--saves", "3", "--out", str(tmp_path / "e"),
                  "--no-progress"])
     assert code == 0 and "<P_1>" in capsys.readouterr().out
+
+
+def test_sphere_from_the_command_line(tmp_path):
+    # full S^2: density maps instead of the space-time plot
+    out = tmp_path / "s"
+    code = main(["evolve", "--sphere", "--beta", "2", "--kappa", "4", "--n-modes", "13",
+                 "--t-final", "0.5", "--saves", "3", "--out", str(out), "--no-progress"])
+    assert code == 0 and (out / "density_maps.png").stat().st_size > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert "SphereBasis" in summary["basis"] and abs(summary["mass_drift"]) < 1e-13
+    assert main(["evolve", "--sphere", "--dim", "5", "--out", str(out), "--no-progress"]) == 2

@@ -112,7 +112,7 @@ def test_zonal_dimension_from_the_command_line(tmp_path, capsys):
 def test_sphere_from_the_command_line(tmp_path):
     # full S^2: density maps instead of the space-time plot
     out = tmp_path / "s"
-    code = main(["evolve", "--sphere", "--beta", "2", "--kappa", "4", "--n-modes", "13",
+    code = main(["evolve", "--sphere", "--beta", "2", "--kappa", "4", "--n-modes", "16",
                  "--t-final", "0.5", "--saves", "3", "--out", str(out), "--no-progress"])
     assert code == 0 and (out / "density_maps.png").stat().st_size > 0
     summary = json.loads((out / "summary.json").read_text())

@@ -62,6 +62,8 @@ import math
 
 import numpy as np
 
+from ._real import RealOrthonormalSeries
+
 try:  # pragma: no cover - import guard
     import ducc0
 except ImportError as exc:  # pragma: no cover
@@ -109,7 +111,7 @@ def euler_matrix(psi: float, theta: float, phi: float) -> np.ndarray:
     return rz(phi) @ ry(theta) @ rz(psi)
 
 
-class SphereBasis:
+class SphereBasis(RealOrthonormalSeries):
     """Pseudo-spectral spherical-harmonic basis on S^2 (real orthonormal harmonics).
 
     Parameters
@@ -229,18 +231,6 @@ class SphereBasis:
                              f"(ntheta, nphi) = basis.shape, got shape {f.shape}")
         return f
 
-    def _check_coeffs(self, c) -> np.ndarray:
-        c = np.asarray(c)
-        if np.iscomplexobj(c):
-            if np.any(c.imag != 0):
-                raise ValueError("SphereBasis coefficients are real; got complex values")
-            c = c.real
-        c = np.asarray(c, dtype=float)
-        if c.shape[-1:] != self.coeff_shape:
-            raise ValueError(f"coefficients must have (lmax+1)^2 = {self.coeff_shape[0]} "
-                             f"entries on the last axis, got shape {c.shape}")
-        return c
-
     def to_alm(self, c: np.ndarray) -> np.ndarray:
         """Real coefficients (..., (lmax+1)^2) -> complex ducc0 a_lm (..., n_alm) (dOmega)."""
         c = self._check_coeffs(c)
@@ -319,14 +309,6 @@ class SphereBasis:
         return out.reshape(a.shape[:-1] + p.shape[:-1])
 
     # -- calculus ---------------------------------------------------------------------
-    def multiplier(self, g: np.ndarray) -> np.ndarray:
-        """Per-degree multiplier g_l (length > lmax) as a per-coefficient array g[degrees]."""
-        g = np.asarray(g)
-        if g.ndim != 1 or g.shape[0] <= self.lmax:
-            raise ValueError(f"multiplier needs {self.lmax + 1} degrees (a 1-D array), "
-                             f"got shape {g.shape}")
-        return np.asarray(g[self.degrees], dtype=float)
-
     def grad(self, c: np.ndarray) -> np.ndarray:
         """Tangent gradient on the grid as w = d_theta f + i d_phi f / sin(theta), complex,
         layout (1, *batch, ntheta, nphi)."""
@@ -387,14 +369,6 @@ class SphereBasis:
         f = self._check_grid(f)
         return np.einsum("...ij,ij->...", f, self.weights)
 
-    def mass(self, c: np.ndarray) -> np.ndarray:
-        """Integral against sigma of the series c (its coefficient 0)."""
-        return np.asarray(c)[..., 0].real
-
-    def inner(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """int f g d sigma of two real series (Parseval: sum_i a_i b_i)."""
-        return np.sum(np.real(np.asarray(a) * np.asarray(b)), axis=-1)
-
     def amplitude(self, c: np.ndarray, k: int) -> np.ndarray:
         """Order parameter <P_k(x . e_3)> = c_{k,0} / sqrt(2k + 1), about the z axis (signed)."""
         k = int(k)
@@ -408,13 +382,6 @@ class SphereBasis:
         sel = self.degrees[None, :] == np.arange(self.lmax + 1)[:, None]
         out = (c**2) @ sel.T.astype(float)
         return np.sqrt(out)
-
-    def tail(self, c: np.ndarray) -> np.ndarray:
-        """Resolution indicator: max |c_i| over the top eighth of the degrees, over |c_0|."""
-        c = np.asarray(c)
-        m = max(1, (self.lmax + 1) // 8)
-        top = self.degrees > self.lmax - m
-        return np.max(np.abs(c[..., top]), axis=-1) / np.maximum(np.abs(c[..., 0]), 1e-300)
 
     # -- symmetries -------------------------------------------------------------------
     def rotate(self, c: np.ndarray, rotation) -> np.ndarray:
@@ -465,34 +432,9 @@ class SphereBasis:
 
     # -- real coordinates (Newton, continuation, stability) --------------------------------
     @property
-    def n_real(self) -> int:
-        """Number of real coordinates without the mass: (lmax + 1)^2 - 1."""
-        return (self.lmax + 1) ** 2 - 1
-
-    @property
-    def real_degrees(self) -> np.ndarray:
-        """Degree of each real coordinate."""
-        return self.degrees[1:]
-
-    @property
     def real_orders(self) -> np.ndarray:
         """Signed order m of each real coordinate."""
         return self.orders[1:]
-
-    def to_real(self, c: np.ndarray) -> np.ndarray:
-        """Coefficients (..., (lmax+1)^2) -> real coordinates (..., n_real), mass dropped."""
-        return np.array(np.asarray(c)[..., 1:].real, dtype=float)
-
-    def from_real(self, x: np.ndarray, mass=1.0) -> np.ndarray:
-        """Real coordinates (..., n_real) -> coefficients with coefficient 0 = mass."""
-        x = np.asarray(x, dtype=float)
-        if x.shape[-1:] != (self.n_real,):
-            raise ValueError(f"real coordinates must have {self.n_real} entries on the last "
-                             f"axis, got shape {x.shape}")
-        c = np.empty(x.shape[:-1] + self.coeff_shape)
-        c[..., 0] = mass
-        c[..., 1:] = x
-        return c
 
     def subspace_mask(self, symmetric: bool = False, period: int = 1) -> np.ndarray:
         """Real coordinates spanning an invariant subspace.

@@ -58,6 +58,8 @@ import numpy as np
 from scipy.linalg import eigh_tridiagonal
 from scipy.special import gammaln
 
+from ._real import RealOrthonormalSeries
+
 _EVEN = slice(0, None, 2)
 _ODD = slice(1, None, 2)
 
@@ -179,7 +181,7 @@ def log_harmonic_dimension(l, dim: int) -> np.ndarray:
     return out
 
 
-class ZonalBasis:
+class ZonalBasis(RealOrthonormalSeries):
     """Gegenbauer (zonal) spectral basis on S^{dim-1}: densities depending on t = <x, e_1>.
 
     Parameters
@@ -332,18 +334,6 @@ class ZonalBasis:
                              f"(basis.grid, the Gauss nodes in t), got shape {f.shape}")
         return f
 
-    def _check_coeffs(self, c) -> np.ndarray:
-        c = np.asarray(c)
-        if np.iscomplexobj(c):
-            if np.any(c.imag != 0):
-                raise ValueError("ZonalBasis coefficients are real; got complex values")
-            c = c.real
-        c = np.asarray(c, dtype=float)
-        if c.shape[-1:] != self.coeff_shape:
-            raise ValueError(f"coefficients must have {self.lmax + 1} entries on the last "
-                             f"axis (degrees 0..{self.lmax}), got shape {c.shape}")
-        return c
-
     def forward(self, f: np.ndarray) -> np.ndarray:
         """Grid values (..., n_nodes) -> coefficients b_l = int f Q_l d sigma (..., lmax+1)."""
         f = self._check_grid(f)
@@ -409,14 +399,6 @@ class ZonalBasis:
         return vals
 
     # -- calculus ---------------------------------------------------------------------
-    def multiplier(self, g: np.ndarray) -> np.ndarray:
-        """Per-degree multiplier g_l (length > lmax) as a per-coefficient array."""
-        g = np.asarray(g)
-        if g.ndim != 1 or g.shape[0] <= self.lmax:
-            raise ValueError(f"multiplier needs {self.lmax + 1} degrees (a 1-D array), "
-                             f"got shape {g.shape}")
-        return np.asarray(g[self.degrees], dtype=float)
-
     def grad(self, c: np.ndarray) -> np.ndarray:
         """Tangent gradient of the series c: w = sum_l b_l Q_l'(t) on the grid, (1, ..., n).
 
@@ -446,26 +428,12 @@ class ZonalBasis:
             out = out + g[..., self._mid] * self._sw[self._mid]
         return out
 
-    def mass(self, c: np.ndarray) -> np.ndarray:
-        """Integral against sigma of the series c (its degree-0 coefficient)."""
-        return np.asarray(c)[..., 0].real
-
-    def inner(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """int f g d sigma of two series (Parseval: sum_l a_l b_l)."""
-        return np.sum(np.real(np.asarray(a) * np.asarray(b)), axis=-1)
-
     def amplitude(self, c: np.ndarray, k: int) -> np.ndarray:
         """Order parameter <P_k(x.e)> = int rho P_k d sigma = b_k / sqrt(N(d, k)) (signed)."""
         k = int(k)
         if not 0 <= k <= self.lmax:
             raise ValueError(f"degree k must be in [0, {self.lmax}], got {k}")
         return np.asarray(c)[..., k].real * math.exp(-self._log_sqrt_n[k])
-
-    def tail(self, c: np.ndarray) -> np.ndarray:
-        """Resolution indicator: max |b_l| over the top eighth of the degrees, over |b_0|."""
-        c = np.asarray(c)
-        m = max(1, (self.lmax + 1) // 8)
-        return np.max(np.abs(c[..., -m:]), axis=-1) / np.maximum(np.abs(c[..., 0]), 1e-300)
 
     # -- resolution changes -----------------------------------------------------------
     def with_max_degree(self, max_degree: int) -> ZonalBasis:
@@ -484,31 +452,6 @@ class ZonalBasis:
         return out
 
     # -- real coordinates (for Newton, continuation and stability) -------------------------
-    @property
-    def n_real(self) -> int:
-        """Number of real coordinates without the mass coefficient: b_1..b_lmax."""
-        return self.lmax
-
-    @property
-    def real_degrees(self) -> np.ndarray:
-        """Degree of each real coordinate (1..lmax)."""
-        return self.degrees[1:]
-
-    def to_real(self, c: np.ndarray) -> np.ndarray:
-        """Coefficients (..., lmax+1) -> real coordinates (..., lmax), degree 0 dropped."""
-        return np.array(np.asarray(c)[..., 1:].real, dtype=float)
-
-    def from_real(self, x: np.ndarray, mass=1.0) -> np.ndarray:
-        """Real coordinates (..., lmax) -> coefficients with b_0 = mass."""
-        x = np.asarray(x, dtype=float)
-        if x.shape[-1:] != (self.lmax,):
-            raise ValueError(f"real coordinates must have {self.lmax} entries on the last "
-                             f"axis, got shape {x.shape}")
-        c = np.empty(x.shape[:-1] + self.coeff_shape)
-        c[..., 0] = mass
-        c[..., 1:] = x
-        return c
-
     def subspace_mask(self, symmetric: bool = True, period: int = 1) -> np.ndarray:
         """Real coordinates spanning an invariant subspace of zonal densities.
 

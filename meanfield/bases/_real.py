@@ -12,6 +12,15 @@ class RealOrthonormalSeries:
 
     coeff_dtype = np.float64
 
+    @property
+    def max_degree(self) -> int:
+        """Highest degree kept."""
+        return self.lmax
+
+    def size_hint(self, max_degree: int) -> str:
+        """How to ask for a basis whose highest degree is ``max_degree``."""
+        return f"lmax >= {max(int(max_degree), 1)}"
+
     def _check_coeffs(self, c) -> np.ndarray:
         c = np.asarray(c)
         if np.iscomplexobj(c):

@@ -204,15 +204,6 @@ class SphereBasis(RealOrthonormalSeries):
         """Shape of a coefficient array: ((lmax + 1)^2,)."""
         return ((self.lmax + 1) ** 2,)
 
-    @property
-    def max_degree(self) -> int:
-        """Highest degree kept."""
-        return self.lmax
-
-    def size_hint(self, max_degree: int) -> str:
-        """How to ask for a basis whose highest degree is ``max_degree``."""
-        return f"lmax >= {max(int(max_degree), 1)}"
-
     def __repr__(self) -> str:
         return (f"SphereBasis(lmax={self.lmax}, dealias={self.dealias}, "
                 f"grid={self.ntheta}x{self.nphi})")

@@ -313,15 +313,6 @@ class ZonalBasis(RealOrthonormalSeries):
         """Shape of a coefficient array."""
         return (self.lmax + 1,)
 
-    @property
-    def max_degree(self) -> int:
-        """Highest degree kept."""
-        return self.lmax
-
-    def size_hint(self, max_degree: int) -> str:
-        """How to ask for a basis whose highest degree is ``max_degree``."""
-        return f"lmax >= {max(int(max_degree), 1)}"
-
     def __repr__(self) -> str:
         return (f"ZonalBasis(dim={self.dim}, lmax={self.lmax}, dealias={self.dealias}, "
                 f"n_nodes={self.n_nodes})")

@@ -9,6 +9,9 @@
 3. Spectral circle summation at beta = 4 (accuracy 1e-10): time per velocity evaluation
    and per RK4 / Euler–Maruyama step for n = 10^4, 10^5, 10^6 (target: n = 10^6 under
    0.2 s per step on 2 cores), against the direct kernel at n = 10^4.
+4. Spectral S^2 summation (ducc0 NUFFT transforms) at beta = 4 (accuracy 1e-10): time per
+   velocity evaluation and RK4 / Euler–Maruyama steps per second for n = 10^4 and 10^5,
+   against the direct kernel (d = 3) at n = 10^4.
 
 Run:  .venv/bin/python benchmarks/bench_particles.py
 """
@@ -25,6 +28,7 @@ from numba import get_num_threads, njit, prange
 from meanfield.particles import attention_sums, attention_sums_numpy, simulate_particles
 from meanfield.particles.interactions import _fexp
 from meanfield.particles.spectral import circle_coefficients, circle_velocity
+from meanfield.particles.spectral_s2 import sphere_coefficients, sphere_velocity
 
 
 @njit(parallel=True, fastmath=True)
@@ -42,6 +46,21 @@ def _exp_sum(a, reps):
 def _sphere(n, d, seed=0):
     x = np.random.default_rng(seed).standard_normal((n, d))
     return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _steps_per_second(x, beta, dt=1e-3):
+    """Seconds per RK4 and Euler–Maruyama step of simulate_particles(method="spectral")."""
+    per = {}
+    for integ, kappa in (("rk4", np.inf), ("em", 100.0)):
+        def run(steps, integ=integ, kappa=kappa):
+            return simulate_particles(beta=beta, kappa=kappa, x0=x, t_final=steps * dt,
+                                      dt=dt, method="spectral", integrator=integ,
+                                      seed=0).wall_time
+        run(1)
+        t1 = min(run(1) for _ in range(2))
+        t6 = min(run(6) for _ in range(2))
+        per[integ] = (t6 - t1) / 5
+    return per
 
 
 def main() -> None:
@@ -108,6 +127,25 @@ def main() -> None:
     t_di, (v_di, _) = best_of(lambda: attention_sums(x, beta, softmax=False), 3)
     print(f"   n = 10^4: spectral {t_sp:.4f} s vs direct {t_di:.4f} s per evaluation "
           f"(ratio {t_di / t_sp:.0f}x)")
+
+    # 4. spectral S^2 -------------------------------------------------------------------
+    coeffs = sphere_coefficients(beta, 1e-10)
+    print(f"\n4. spectral S^2 summation, beta = {beta}, accuracy 1e-10 (L = {coeffs[2]})")
+    print(f"   {'n':>9s} {'eval s':>9s} {'RK4 step s':>11s} {'RK4 steps/s':>12s} "
+          f"{'EM step s':>10s} {'EM steps/s':>11s}")
+    for n in (10**4, 10**5):
+        x = _sphere(n, 3)
+        sphere_velocity(x, beta, "usa", coefficients=coeffs)
+        t_ev, _ = best_of(lambda x=x: sphere_velocity(x, beta, "usa", coefficients=coeffs), 3)
+        per = _steps_per_second(x, beta)
+        print(f"   {n:9d} {t_ev:9.4f} {per['rk4']:11.4f} {1 / per['rk4']:12.1f} "
+              f"{per['em']:10.4f} {1 / per['em']:11.1f}")
+    x = _sphere(10**4, 3)
+    t_sp, _ = best_of(lambda: sphere_velocity(x, beta, "usa", coefficients=coeffs), 3)
+    attention_sums(x, beta, softmax=False)
+    t_di, _ = best_of(lambda: attention_sums(x, beta, softmax=False), 3)
+    print(f"   n = 10^4, d = 3: spectral {t_sp:.4f} s vs direct {t_di:.4f} s per evaluation "
+          f"(ratio {t_di / t_sp:.0f}x); direct RK4 steps/s ~ {1 / (4 * t_di):.1f}")
 
 
 if __name__ == "__main__":

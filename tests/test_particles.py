@@ -319,8 +319,8 @@ def test_bad_input():
         simulate_particles(x0=xn, beta=0.0, kappa=0.01, t_final=1.0, dt=0.01)
     with pytest.raises(ValueError, match="unknown method 'fmm'"):
         simulate_particles(x0=xn, method="fmm", **kw)
-    with pytest.raises(ValueError, match="spectral.*circle"):
-        simulate_particles(x0=xn, method="spectral", **kw)
+    with pytest.raises(ValueError, match="spectral.*circle or S\\^2"):
+        simulate_particles(x0=xn, method="spectral", causal=True, **kw)
     with pytest.raises(ValueError, match="too large for the direct.*method='spectral'"):
         simulate_particles(n=10**6, dim=2, method="direct", **kw)
     with pytest.raises(MemoryError, match="method='direct'"):

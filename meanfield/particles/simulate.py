@@ -42,12 +42,16 @@ from .sampling import (
     sample_von_mises,
 )
 from .spectral import circle_coefficients, circle_velocity
+from .spectral_s2 import sphere_coefficients, sphere_velocity
 
-__all__ = ["simulate_particles", "ParticleSolution", "STABILITY_LIMIT", "AUTO_SPECTRAL_N"]
+__all__ = ["simulate_particles", "ParticleSolution", "STABILITY_LIMIT", "AUTO_SPECTRAL_N",
+           "AUTO_SPECTRAL_N_S2"]
 
 STABILITY_LIMIT = 0.5
 #: method="auto" uses the spectral circle summation from this many tokens on
 AUTO_SPECTRAL_N = 1024
+#: method="auto" uses the spectral S^2 summation (dim = 3) from this many tokens on
+AUTO_SPECTRAL_N_S2 = 2048
 METHODS = ("auto", "direct", "spectral", "numpy")
 INITS = ("uniform", "vonmises", "equiangular", "density")
 NORMALIZATIONS = ("post-ln", "pre-ln")
@@ -251,10 +255,11 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     seed : int or numpy Generator, optional
         Seeds initial sampling and noise (numpy Generator): runs are reproducible.
     method : {"auto", "direct", "spectral", "numpy"}
-        Interaction sums: fused numba O(n^2) kernel; spectral summation (circle only,
-        identity Q, K, V, not causal; error <= ``accuracy`` relative, see
-        meanfield.particles.spectral); plain numpy (forms the n x n matrix, a reference);
-        "auto": spectral on the circle for n >= AUTO_SPECTRAL_N when allowed, else direct.
+        Interaction sums: fused numba O(n^2) kernel; spectral summation (circle or S^2,
+        i.e. dim 2 or 3, identity Q, K, V, not causal, post-ln; error <= ``accuracy``
+        relative, see meanfield.particles.spectral and .spectral_s2); plain numpy (forms
+        the n x n matrix, a reference); "auto": spectral for n >= AUTO_SPECTRAL_N (circle)
+        or n >= AUTO_SPECTRAL_N_S2 (S^2) when allowed, else direct.
     integrator : {"em", "rk4", "euler"}, optional
         Default "em" for kappa < inf, "rk4" for kappa = inf.
     Q, K, V : arrays, optional
@@ -334,31 +339,40 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     # interaction method
     identity = Qm is None and Vm is None
     pre_ln = normalization == "pre-ln"
-    spectral_ok = dim == 2 and identity and not causal and not pre_ln
+    spectral_ok = dim in (2, 3) and identity and not causal and not pre_ln
     if method == "spectral" and not spectral_ok:
-        raise ValueError("method='spectral' needs the circle (dim=2), identity Q, K, V, "
-                         "causal=False and post-ln normalization; use method='direct'")
+        raise ValueError("method='spectral' needs the circle or S^2 (dim=2 or 3), identity "
+                         "Q, K, V, causal=False and post-ln normalization; use "
+                         "method='direct'")
     n_tok = np.shape(x0)[0] if x0 is not None and np.ndim(x0) == 2 else n
     if method == "auto":
-        method = ("spectral" if spectral_ok and n_tok is not None and n_tok >= AUTO_SPECTRAL_N
+        n_auto = AUTO_SPECTRAL_N if dim == 2 else AUTO_SPECTRAL_N_S2
+        method = ("spectral" if spectral_ok and n_tok is not None and n_tok >= n_auto
                   else "direct")
     if method == "direct" and n_tok is not None and n_tok > DIRECT_MAX_N:
         raise ValueError(
             f"n = {n_tok} is too large for the direct O(n^2) kernel (limit {DIRECT_MAX_N}); "
             + ("use method='spectral'" if spectral_ok else
-               "on the circle with identity Q, K, V use method='spectral'; else fewer tokens"))
+               "on the circle or S^2 with identity Q, K, V use method='spectral'; else fewer "
+               "tokens"))
 
     x = _initial(n, dim, rng, x0, init, normalize_x0, concentration, mean, gamma0, density)
     x = x.astype(dtype)
     n = x.shape[0]
     softmax = dynamics == "sa"
-    coeffs = circle_coefficients(beta, accuracy) if method == "spectral" else None
+    coeffs = None
+    if method == "spectral":
+        coeffs = (circle_coefficients(beta, accuracy) if dim == 2
+                  else sphere_coefficients(beta, accuracy))
 
     def fieldfn(y: np.ndarray) -> np.ndarray:
         if coupling == 0.0:
             return np.zeros_like(y)
         if method == "spectral":  # normalizes the rows inside
-            v = circle_velocity(y, beta, softmax, accuracy, coeffs, scale=coupling)
+            if dim == 2:
+                v = circle_velocity(y, beta, softmax, accuracy, coeffs, scale=coupling)
+            else:
+                v = sphere_velocity(y, beta, dynamics, accuracy, coeffs, scale=coupling)
             return v.astype(y.dtype, copy=False)
         xh = _unit_rows(y)
         sums = attention_sums if method == "direct" else attention_sums_numpy

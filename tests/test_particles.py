@@ -333,3 +333,110 @@ def test_bad_input():
                            t_final=1.0, dt=0.01)
     with pytest.raises(ValueError, match="noiseless runs"):
         simulate_particles(n=5, beta=1.0, kappa=1.0, integrator="rk4", t_final=1.0, dt=0.01)
+
+
+# -- histograms and kernel density estimates -----------------------------------------------
+def test_histogram_circle_bin_probabilities():
+    # Bin counts of n von Mises (c = 2) angles are binomial(n, p_b), p_b = int_bin f d sigma,
+    # f = e^{c cos t} / I_0(c): each |count/n - p_b| <= 5 sqrt(p_b (1 - p_b) / n) (32 bins,
+    # a 5-sigma band). The density is w.r.t. sigma, so its bin mean is exactly 1.
+    from meanfield.particles import histogram_circle
+
+    n, c, bins = 40000, 2.0, 32
+    th = np.arctan2(*sample_von_mises(n, 2, c, np.random.default_rng(3))[:, ::-1].T)
+    dens, edges = histogram_circle(th, bins)
+    assert edges[0] == 0 and np.isclose(edges[-1], 2 * np.pi) and dens.shape == (bins,)
+    assert np.isclose(dens.mean(), 1.0, rtol=0, atol=1e-14)
+    p = np.array([integrate.quad(lambda t: np.exp(c * np.cos(t)) / (2 * np.pi * sc.i0(c)),
+                                 a, b)[0] for a, b in zip(edges[:-1], edges[1:], strict=True)])
+    frac = dens * (1.0 / bins)
+    assert np.all(np.abs(frac - p) <= 5 * np.sqrt(p * (1 - p) / n))
+    # stacks (m, n) work row by row
+    d2, _ = histogram_circle(np.stack([th, th + 2 * np.pi]), bins)
+    assert np.allclose(d2[0], dens) and np.allclose(d2[1], dens)
+
+
+def test_kde_circle_integrates_to_one_and_converges():
+    # KDE of n von Mises (c = 2) samples with kernel concentration kappa = 20. Its mean is the
+    # convolution fbar(t) = 1 + 2 sum_k A_k(c) A_k(kappa) cos(k t), A_k = I_k / I_0; its
+    # variance is <= Kmax fbar(t) / n with Kmax = e^kappa / I_0(kappa) (Var K <= E K^2 <=
+    # Kmax E K), so |kde - fbar| <= 5 sqrt(Kmax fbar / n) on the 256-point grid. The grid mean
+    # integrates w.r.t. sigma exactly up to aliasing A_256(kappa) ~ 0: it is 1 to rounding.
+    from meanfield.particles import kde_circle
+
+    n, c, kap = 20000, 2.0, 20.0
+    th = np.arctan2(*sample_von_mises(n, 2, c, np.random.default_rng(5))[:, ::-1].T)
+    f = kde_circle(th, kap)
+    assert np.isclose(f.mean(), 1.0, rtol=0, atol=1e-12)
+    t = 2 * np.pi * np.arange(256) / 256
+    k = np.arange(1, 80)
+    a = (sc.ive(k, c) / sc.ive(0, c)) * (sc.ive(k, kap) / sc.ive(0, kap))
+    fbar = 1 + 2 * np.cos(np.outer(t, k)) @ a
+    kmax = 1.0 / sc.i0e(kap)
+    assert np.all(np.abs(f - fbar) <= 5 * np.sqrt(kmax * fbar / n))
+    # point evaluation agrees with the grid
+    assert np.allclose(kde_circle(th, kap, at=t[::17]), f[::17], rtol=1e-13)
+
+
+def test_kde_sphere_integrates_to_one_and_converges():
+    # S^2, vMF kernel kappa = 10, data vMF(c = 3) around e_1. Funk–Hecke: the mean estimate is
+    # fbar(y) = sum_l (2l+1) a_l(c) a_l(kappa) P_l(<e_1, y>), a_l = I_{l+1/2} / I_{1/2};
+    # std <= sqrt(Kmax fbar / n), Kmax = e^kappa / (sinh(kappa)/kappa) ~ 2 kappa; 5-sigma band.
+    # On a SphereBasis grid the quadrature is exact to degree > 2 lmax, and the KDE's
+    # harmonic content beyond degree 48 is ~ e^{-48^2/(2 kappa)}: its integral is 1 to rounding.
+    from meanfield.bases import SphereBasis
+    from meanfield.particles import kde_sphere
+
+    n, c, kap = 20000, 3.0, 10.0
+    x = sample_von_mises(n, 3, c, np.random.default_rng(7))
+    basis = SphereBasis(48)
+    f = kde_sphere(x, kap, basis)
+    assert f.shape == basis.shape
+    assert np.isclose(basis.integrate(f), 1.0, rtol=0, atol=1e-12)
+    b16 = SphereBasis(16)
+    g = kde_sphere(x, kap, b16.points)
+    l = np.arange(0, 60)
+    a = (sc.ive(l + 0.5, c) / sc.ive(0.5, c)) * (sc.ive(l + 0.5, kap) / sc.ive(0.5, kap))
+    u = b16.points[..., 0]
+    fbar = np.polynomial.legendre.legval(u, (2 * l + 1) * a)
+    kmax = kap / (np.sinh(kap) * np.exp(-kap))
+    assert np.all(np.abs(g - fbar) <= 5 * np.sqrt(kmax * fbar / n))
+    # the S^2 normalizer matches the closed form sinh(kappa)/kappa (times e^{-kappa})
+    from meanfield.particles.observables import vmf_normalizer_sigma
+    assert np.isclose(vmf_normalizer_sigma(kap, 3), np.sinh(kap) / kap * np.exp(-kap),
+                      rtol=1e-13)
+    assert np.isclose(vmf_normalizer_sigma(kap, 2), sc.i0e(kap), rtol=1e-13)
+
+
+# -- adaptive stepping ----------------------------------------------------------------------
+def test_adaptive_rk4_tracks_rtol():
+    # Step doubling accepts steps whose estimated local error is <= rtol, so h ~ rtol^{1/5},
+    # the step count N ~ rtol^{-1/5} and the global error ~ N rtol ~ rtol^{4/5}. SA at beta = 1
+    # (stability cap dt = 0.25 = 0.5 / (1 + beta)), rtol = 1e-8 .. 1e-10 where the error
+    # control, not the cap, sets the step. Reference: fixed dt = 0.25/40 (its own error,
+    # estimated by halving, is ~1e-11, below every error measured here). Checks: the error
+    # stays below the sum of the accepted local errors N rtol (the clustering SA flow does
+    # not amplify them), and the log-log slope is 4/5 within [0.6, 1.0].
+    te = np.linspace(0.0, 8.0, 9)
+    kw = dict(beta=1.0, dynamics="sa", dim=3, n=40, t_final=8.0, seed=1, t_eval=te)
+    ref = simulate_particles(dt=0.25 / 40, **kw).x
+    errs = []
+    for rtol in (1e-8, 1e-9, 1e-10):
+        ps = simulate_particles(dt=0.25, adaptive=True, rtol=rtol, **kw)
+        assert np.array_equal(ps.t, te) and ps.params["adaptive"]
+        e = np.abs(ps.x - ref).max()
+        assert e <= ps.n_steps * rtol
+        errs.append(e)
+    slope = np.log(errs[0] / errs[-1]) / np.log(100.0)
+    assert 0.6 <= slope <= 1.0
+    # pre-ln (no retraction, |y| grows): same local-error bound relative to |y|
+    kw2 = dict(beta=1.0, dynamics="sa", dim=3, n=30, t_final=3.0, seed=0,
+               normalization="pre-ln", init="vonmises", concentration=2.0)
+    pf = simulate_particles(dt=0.25 / 40, **kw2)
+    pa = simulate_particles(dt=0.25, adaptive=True, rtol=1e-9, **kw2)
+    ya, yf = pa.x[-1] * pa.radius[-1][:, None], pf.x[-1] * pf.radius[-1][:, None]
+    assert np.abs(ya - yf).max() <= pa.n_steps * 1e-9 * pf.radius[-1].max()
+    with pytest.raises(ValueError, match="noiseless"):
+        simulate_particles(beta=1.0, kappa=10.0, n=5, t_final=1.0, dt=0.01, adaptive=True)
+    with pytest.raises(ValueError, match="rtol"):
+        simulate_particles(beta=1.0, n=5, t_final=1.0, dt=0.01, adaptive=True, rtol=-1.0)

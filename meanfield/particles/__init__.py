@@ -4,7 +4,8 @@
 DESIGN.md §1 (USA and SA, any beta, noise, general Q/K/V, causal mask, Post-/Pre-LN), with
 a fused numba O(n^2) interaction kernel (``interactions``) or, on the circle, spectral
 summation in O(n K) (``spectral``). ``observables`` holds moments, order parameters, the
-energy E_beta, pairwise inner products and cluster detection; ``compare`` checks particles
+energy E_beta, pairwise inner products, cluster detection, histograms and kernel density
+estimates; ``compare`` checks particles
 against the PDE (ensembles with error bars, convergence in n, stationary states).
 """
 
@@ -23,6 +24,9 @@ from .observables import (
     clusters,
     energy,
     fourier_moments,
+    histogram_circle,
+    kde_circle,
+    kde_sphere,
     mean_inner_product,
     order_parameter,
 )
@@ -35,7 +39,8 @@ __all__ = [
     "compare", "convergence_study", "stationary_comparison", "ParticleSolution",
     "STABILITY_LIMIT", "attention_sums",
     "attention_sums_numpy", "circle_coefficients", "circle_energy", "circle_moments",
-    "circle_velocity", "clusters", "energy", "fourier_moments", "mean_inner_product",
+    "circle_velocity", "clusters", "energy", "fourier_moments", "histogram_circle",
+    "kde_circle", "kde_sphere", "mean_inner_product",
     "observables", "order_parameter", "sample_circle_density", "sample_equiangular",
     "sample_uniform", "sample_von_mises", "simulate_particles",
 ]

@@ -11,7 +11,8 @@ from .interactions import attention_sums
 from .spectral import circle_energy
 
 __all__ = ["fourier_moments", "order_parameter", "mean_inner_product", "energy", "clusters",
-           "Clusters", "angles"]
+           "Clusters", "angles", "histogram_circle", "kde_circle", "kde_sphere",
+           "vmf_normalizer_sigma"]
 
 
 def _tokens(x) -> np.ndarray:
@@ -166,3 +167,108 @@ def clusters(x, tol: float = 1e-2, max_gram: int = 20000) -> Clusters:
                     parent[max(ra, rb)] = min(ra, rb)
     root = np.array([find(a) for a in range(n)])
     return _relabel(root)
+
+
+# ---------------------------------------------------------------------------------------
+# histograms and kernel density estimates (densities w.r.t. the normalized measure sigma)
+# ---------------------------------------------------------------------------------------
+def _angles_in(theta) -> np.ndarray:
+    th = np.asarray(theta, dtype=np.float64)
+    if th.ndim < 1 or th.shape[-1] < 1:
+        raise ValueError(f"theta must have shape (..., n) with n >= 1, got {th.shape}")
+    if not np.all(np.isfinite(th)):
+        raise ValueError("theta contains NaN or inf")
+    return np.mod(th, 2 * np.pi)
+
+
+def histogram_circle(theta, bins: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram of circle angles as a density w.r.t. sigma (d theta / 2 pi).
+
+    theta: angles (..., n) (any real values, taken mod 2 pi); bins: number of equal bins on
+    [0, 2 pi). Returns ``(density, edges)``: density (..., bins) with
+    mean(density) = 1 (i.e. sum density * width / (2 pi) = 1; the uniform law gives 1),
+    edges (bins + 1,) from 0 to 2 pi.
+    """
+    if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or bins < 1:
+        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    th = _angles_in(theta)
+    bins = int(bins)
+    edges = np.linspace(0.0, 2 * np.pi, bins + 1)
+    idx = np.minimum((th * (bins / (2 * np.pi))).astype(np.int64), bins - 1)
+    flat = idx.reshape(-1, th.shape[-1])
+    counts = np.stack([np.bincount(r, minlength=bins) for r in flat]).reshape(
+        *th.shape[:-1], bins)
+    return counts * (bins / th.shape[-1]), edges
+
+
+def _von_mises_sigma(cos_t: np.ndarray, kappa: float) -> np.ndarray:
+    """Von Mises kernel density w.r.t. sigma on the circle: e^{kappa cos t} / I_0(kappa)
+    (overflow-safe through the scaled Bessel function)."""
+    from scipy.special import i0e
+
+    return np.exp(kappa * (cos_t - 1.0)) / i0e(kappa)
+
+
+def kde_circle(theta, kappa: float, at=None, n_grid: int = 256) -> np.ndarray:
+    """Von Mises kernel density estimate on the circle, w.r.t. sigma (integrates to 1).
+
+    f(t) = (1/n) sum_j e^{kappa cos(t - theta_j)} / I_0(kappa). theta: angles (n,);
+    kappa > 0: kernel concentration (bandwidth ~ kappa^{-1/2}); at: evaluation angles
+    (any shape; default the CircleBasis-style grid 2 pi j / n_grid, j < n_grid).
+    Exact expectation for data from a density f: the convolution, whose Fourier
+    coefficients are f_k I_k(kappa) / I_0(kappa). Cost O(n * len(at)), blocked.
+    """
+    kappa = float(kappa)
+    if not (np.isfinite(kappa) and kappa > 0):
+        raise ValueError(f"kappa must be finite and > 0, got {kappa}")
+    th = _angles_in(theta)
+    if th.ndim != 1:
+        raise ValueError(f"theta must be 1-d angles (n,), got shape {th.shape}")
+    t = (2 * np.pi * np.arange(n_grid) / n_grid if at is None
+         else np.asarray(at, dtype=np.float64))
+    tf = t.ravel()
+    out = np.empty(tf.size)
+    block = max(1, 2**22 // max(th.size, 1))
+    for i0 in range(0, tf.size, block):
+        c = np.cos(tf[i0:i0 + block, None] - th[None, :])
+        out[i0:i0 + block] = _von_mises_sigma(c, kappa).mean(axis=1)
+    return out.reshape(t.shape)
+
+
+def vmf_normalizer_sigma(kappa: float, dim: int) -> float:
+    """int_{S^{dim-1}} e^{kappa (<x, mu> - 1)} d sigma(x) = e^{-kappa} Gamma(d/2) (2/kappa)^{d/2-1}
+    I_{d/2-1}(kappa) (DESIGN.md §1, lambda_0), computed overflow-safely."""
+    from scipy.special import gammaln, ive
+
+    nu = dim / 2.0 - 1.0
+    return float(np.exp(gammaln(dim / 2.0) + nu * np.log(2.0 / kappa)) * ive(nu, kappa))
+
+
+def kde_sphere(x, kappa: float, points) -> np.ndarray:
+    """Von Mises–Fisher kernel density estimate on S^{d-1}, w.r.t. sigma (integrates to 1).
+
+    f(y) = (1/n) sum_j e^{kappa <y, x_j>} / c_d(kappa), c_d(kappa) = int e^{kappa <y, mu>} d sigma
+    (on S^2: sinh(kappa) / kappa). x: tokens (n, d); kappa > 0; points: evaluation points
+    (..., d) (unit vectors), or a ``SphereBasis`` (evaluates on its grid, shape basis.shape,
+    so ``basis.integrate(f)`` is 1 up to quadrature error). Cost O(n * #points * d), blocked.
+    """
+    kappa = float(kappa)
+    if not (np.isfinite(kappa) and kappa > 0):
+        raise ValueError(f"kappa must be finite and > 0, got {kappa}")
+    x = _tokens(x)
+    if x.ndim != 2:
+        raise ValueError(f"x must be one configuration (n, d), got shape {x.shape}")
+    n, d = x.shape
+    pts = getattr(points, "points", points)
+    pts = np.asarray(pts, dtype=np.float64)
+    if pts.shape[-1] != d:
+        raise ValueError(f"points must have last axis {d} (the tokens' dimension), got "
+                         f"{pts.shape}")
+    pf = pts.reshape(-1, d)
+    out = np.empty(pf.shape[0])
+    c = vmf_normalizer_sigma(kappa, d)
+    block = max(1, 2**22 // max(n, 1))
+    for i0 in range(0, pf.shape[0], block):
+        g = pf[i0:i0 + block] @ x.T
+        out[i0:i0 + block] = np.exp(kappa * (g - 1.0)).mean(axis=1) / c
+    return out.reshape(pts.shape[:-1])

@@ -16,6 +16,13 @@ Integrators (fixed step ``dt``; steps are shortened to land exactly on every ``t
   on the sphere to leading order (E<X_t, x_0> = e^{-(d-1)t/kappa}, tested).
 - noiseless: classical RK4 on the ambient ODE y' = f(y), f(y) = P_{y/|y|} v(y/|y|) (which
   preserves every sphere |y| = r), followed by the retraction y/|y|; "euler" also available.
+- adaptive (noiseless RK4 only, ``adaptive=True``): step doubling. Each step of size h is
+  also taken as two steps of h/2; the two-half-step result is kept and its local error is
+  estimated as max_i |y_half - y_full|_i / (15 max(1, |y_i|)) (RK4: the full step's error is
+  16x the two half steps'). A step is accepted when that estimate is <= ``rtol`` (error per
+  step, relative to the token norm, which is 1 except with pre-ln); the next step is
+  h * clip(0.9 (rtol/err)^{1/5}, 0.2, 4), never above ``dt`` (the initial and largest step,
+  which must satisfy the stability limit below). Steps are shortened to land on t_eval.
 
 Stability limit (documented and enforced): with a = ||Q^T K||_2 and the speed bound
 vmax = ||V||_2 e^{|beta| a} (USA) or ||V||_2 (SA), the field's Lipschitz constant is at most
@@ -230,7 +237,8 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
                        causal: bool = False, normalization: str | None = None,
                        coupling: float = 1.0, concentration: float | None = None, mean=None,
                        gamma0: float | None = None, density=None, normalize_x0: bool = False,
-                       dtype=np.float64, progress: bool = False) -> ParticleSolution:
+                       dtype=np.float64, progress: bool = False, adaptive: bool = False,
+                       rtol: float = 1e-6) -> ParticleSolution:
     """Simulate n tokens of the (noisy) self-attention dynamics on S^{dim-1}.
 
     Parameters
@@ -274,6 +282,11 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
         State precision (interaction sums accumulate in float64 either way).
     progress : bool
         Show a progress bar on stderr.
+    adaptive : bool
+        Noiseless RK4 only: adapt the step by step doubling (``dt`` is then the first and
+        the largest step); see the module docstring. ``rtol``: the accepted local error per
+        step (relative to |y_i|); the global error then scales like rtol^{4/5} (tested).
+        ``params["n_rejected"]`` counts rejected trial steps.
     """
     t_wall0 = time.perf_counter()
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
@@ -317,6 +330,17 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     if noisy and integrator != "em":
         raise ValueError(f"integrator={integrator!r} is for noiseless runs (kappa = inf); "
                          "noisy runs use 'em' (Euler–Maruyama with retraction)")
+    adaptive = bool(adaptive)
+    if adaptive:
+        if noisy or integrator != "rk4":
+            raise ValueError("adaptive=True is for noiseless runs (kappa = inf) with the RK4 "
+                             f"integrator; got kappa={kappa}, integrator={integrator!r}")
+        rtol = float(rtol)
+        if not (np.isfinite(rtol) and rtol > 0):
+            raise ValueError(f"rtol must be finite and > 0, got {rtol}")
+        if rtol < 100 * np.finfo(np.dtype(dtype)).eps:
+            raise ValueError(f"rtol={rtol:g} is below 100 x the {np.dtype(dtype).name} "
+                             "machine epsilon; the step-doubling estimate cannot reach it")
     if noisy and normalization == "pre-ln":
         raise ValueError("normalization='pre-ln' is implemented for noiseless runs only")
     t_final, dt, t_eval = _check_times(t_final, dt, t_eval)
@@ -406,8 +430,39 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
         bar = ProgressBar(0.0, t_final)
     t = 0.0
     n_steps = 0
+    n_rejected = 0
     eps = 1e-12 * max(1.0, t_final)
+    h_cur = dt
     for idx, ts in enumerate(t_eval):
+        while adaptive and ts - t > eps:
+            h = min(h_cur, ts - t)
+            truncated = h < h_cur
+            if ts - (t + h) <= eps:
+                h = ts - t
+            y_full = step(x, h)
+            y_half = step(step(x, 0.5 * h), 0.5 * h)
+            nrm = np.sqrt(np.einsum("ij,ij->i", y_half, y_half))
+            diff = y_half - y_full
+            err = float(np.max(np.sqrt(np.einsum("ij,ij->i", diff, diff))
+                               / np.maximum(nrm, 1.0))) / 15.0
+            if not np.isfinite(err):
+                raise FloatingPointError(
+                    f"particle simulation blew up at t={t:.6g} (step {n_steps}): non-finite "
+                    f"token coordinates (beta={beta}, dt={dt}); reduce dt")
+            fac = 4.0 if err == 0 else min(4.0, max(0.2, 0.9 * (rtol / err) ** 0.2))
+            if err <= rtol:
+                x = y_half
+                t = ts if h == ts - t else t + h
+                n_steps += 1
+                h_cur = min(dt, max(h * fac, h_cur) if truncated else h * fac)
+                if bar is not None:
+                    bar(t)
+            else:
+                n_rejected += 1
+                h_cur = h * fac
+                if h_cur < 1e-12 * max(1.0, t_final):
+                    raise FloatingPointError(
+                        f"adaptive step size underflow at t={t:.6g} (rtol={rtol:g})")
         while ts - t > eps:
             h = min(dt, ts - t)
             if ts - (t + h) <= eps:
@@ -433,6 +488,8 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
                   seed=seed if isinstance(seed, int | None) else None,
                   Q=None if Qm is None else Qm.tolist(), K=None if Km is None else Km.tolist(),
                   V=None if Vm is None else Vm.tolist(), dtype=dtype.name,
-                  spectral_order=None if coeffs is None else coeffs[2])
+                  spectral_order=None if coeffs is None else coeffs[2],
+                  adaptive=adaptive, rtol=rtol if adaptive else None,
+                  n_rejected=n_rejected)
     return ParticleSolution(t=t_eval.copy(), x=xs, params=params, n_steps=n_steps,
                             wall_time=time.perf_counter() - t_wall0, radius=radii)

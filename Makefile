@@ -19,10 +19,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q
-	$(BIN)/ruff check meanfield tests benchmarks validation
+	$(BIN)/ruff check meanfield tests benchmarks validation notebooks
 
 lint: $(STAMP)
-	$(BIN)/ruff check meanfield tests benchmarks validation
+	$(BIN)/ruff check meanfield tests benchmarks validation notebooks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_evolve.py --quick

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench validate clean venv
+.PHONY: demo test lint bench validate gallery clean venv
 
 venv: $(STAMP)
 
@@ -28,6 +28,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_evolve.py --quick
 	$(BIN)/python benchmarks/bench_diagram.py
 	$(BIN)/python benchmarks/bench_particles.py
+
+gallery: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/meanfield demo --out demo_output --no-progress
+	cp demo_output/diagram.png demo_output/spacetime.png demo_output/free_energy.png docs/gallery/
+	MPLBACKEND=Agg $(BIN)/python validation/run_all.py
 
 validate: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python validation/run_all.py

@@ -19,6 +19,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q --doctest-modules meanfield
 	$(BIN)/ruff check meanfield tests benchmarks validation notebooks
 
 lint: $(STAMP)

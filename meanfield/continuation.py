@@ -433,6 +433,16 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
     ------
     ValueError
         If ``bounds`` contain no bifurcation point of any requested mode.
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> d = mf.bifurcation_diagram(model, mf.CircleBasis(32), "kappa", (0.2, 2.0), modes=(1, 2))
+    >>> [(p.mode, p.kind) for p in d.bifurcation_points]
+    [(1, 'subcritical'), (2, 'supercritical')]
+    >>> round(d.folds[0].param, 10)
+    0.7502601061
     """
     if param not in PARAMS:
         raise ValueError(f"param must be one of {PARAMS}, got {param!r}")

@@ -214,6 +214,16 @@ def evolve(model, basis, rho0, t_final: float, t_eval=None, *, method: str = "et
     Solution
         ``status`` is "failed" with a message (time and cause) if the run blew up,
         lost positivity or its step size collapsed; the arrays hold what was computed.
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(64)
+    >>> rho0 = mf.initial.perturbed_uniform(basis, 0.1, seed=0)
+    >>> sol = mf.evolve(model, basis, rho0, 30.0, [0, 30])
+    >>> sol.status, round(float(sol.amplitude(1)[-1]), 6)  # the 1-cluster state
+    ('success', 0.911615)
     """
     if method not in STEPPERS:
         get_stepper(method)  # raises with the list of registered schemes

@@ -47,6 +47,16 @@ def free_energy(model, basis, rho) -> np.ndarray:
 
     rho must be a probability density w.r.t. sigma (mass 1 to 1e-8; F is not invariant
     under rescaling, so an unnormalized rho is an error rather than a silent number).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> g0 = model.kernel.coefficients(0)[0]  # F(1) = -g_0/2: no entropy, G*1 = g_0
+    >>> bool(np.isclose(mf.free_energy(model, basis, np.ones(basis.shape)), -g0 / 2))
+    True
     """
     mass = basis.integrate(_as_grid(basis, rho))
     if np.any(np.abs(mass - 1.0) > 1e-8):

@@ -318,6 +318,12 @@ class AttentionKernel(Kernel):
     ------
     ValueError
         If ``beta`` is not a finite real number.
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> round(mf.AttentionKernel(1.0).threshold(1, dim=3), 12)  # kappa_1 = e on S^2
+    2.718281828459
     """
 
     name = "attention"

@@ -64,6 +64,13 @@ class MeanFieldModel:
         Unnormalized or softmax-normalized attention. "sa" requires an AttentionKernel.
     dim : int
         Ambient dimension d of the sphere S^{d-1} (2: the circle). Must be >= 2.
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> [round(float(s), 6) for s in model.growth_rates(3)]  # l^2 (I_l(3)/3 - 1)
+    [0.0, 0.31779, -1.006383, -6.120739]
     """
 
     def __init__(self, kernel: Kernel, kappa: float = np.inf, dynamics: str = "usa",

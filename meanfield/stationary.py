@@ -295,6 +295,15 @@ def stationary_state(model, basis, guess, *, symmetric: bool = True, period: int
     Returns
     -------
     StationaryState
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> st = mf.stationary_state(model, basis, mf.initial.von_mises(basis, 6.0))
+    >>> round(st.amplitude(1), 8), st.stable
+    (0.91161504, True)
     """
     if np.isinf(model.kappa):
         raise ValueError("stationary states need noise: kappa must be finite")

@@ -404,6 +404,14 @@ def normal_form(kernel, mode: int = 1, dim: int = 2) -> NormalForm:
     kappa = kappa_m (1 + c1 a + c a^2 + ...), as sympy expressions in the kernel's
     coefficients (``float(nf.c)`` for a numeric kernel). See the module docstring for the
     formula; on the circle mode 1: c = (1 - 2 r)/(2 (1 - r)), r = g_2/g_1.
+
+    Examples
+    --------
+    >>> from meanfield import symbolic
+    >>> symbolic.normal_form("kuramoto", mode=1).c  # kappa = 2 (1 + r^2/2): r^2 ~ kappa - 2
+    1/2
+    >>> symbolic.normal_form("attention", mode=1).kind(beta=3.0)
+    'subcritical'
     """
     dim = _check_dim(dim)
     if isinstance(mode, bool) or not isinstance(mode, int | np.integer) or mode < 1:

@@ -44,6 +44,14 @@ class CircleBasis:
         Wavenumber k of each coefficient.
     laplacian : ndarray, shape (n_modes,)
         Eigenvalues -k^2 of d^2/dtheta^2 on each coefficient.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> b = mf.CircleBasis(8)
+    >>> float(b.forward(1 + np.cos(2 * b.grid))[2].real)  # rho_2 of 1 + cos(2 theta)
+    0.5
     """
 
     dim = 2

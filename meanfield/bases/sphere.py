@@ -140,6 +140,14 @@ class SphereBasis(RealOrthonormalSeries):
         Laplace–Beltrami eigenvalue -l(l+1) of each coefficient.
     reliable_nodes : ndarray of bool (ntheta, nphi)
         All True (Gauss–Legendre weights on S^2 are never negligible).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> b = mf.SphereBasis(8)
+    >>> round(float(b.integrate(np.ones(b.shape))), 14)
+    1.0
     """
 
     dim = 3

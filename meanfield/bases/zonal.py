@@ -213,6 +213,14 @@ class ZonalBasis(RealOrthonormalSeries):
     reliable_nodes : ndarray of bool (n_nodes,)
         Nodes whose grid values are meaningful to 1e-10 (pointwise_error <= 1e-10): pointwise
         checks (positivity, maxima) should look only there. All True for small d.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> b = mf.ZonalBasis(8, 16)  # zonal densities on S^7
+    >>> round(float(b.integrate(np.ones(b.shape))), 14)
+    1.0
     """
 
     coeff_dtype = np.float64

@@ -287,6 +287,14 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
         the largest step); see the module docstring. ``rtol``: the accepted local error per
         step (relative to |y_i|); the global error then scales like rtol^{4/5} (tested).
         ``params["n_rejected"]`` counts rejected trial steps.
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(1.0), dim=3)
+    >>> ps = mf.simulate_particles(model, n=100, t_final=1.0, dt=0.01, seed=0, t_eval=[0, 1])
+    >>> ps.x.shape
+    (2, 100, 3)
     """
     t_wall0 = time.perf_counter()
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)

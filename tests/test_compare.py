@@ -11,7 +11,6 @@ import json
 
 import numpy as np
 import pytest
-from scipy.integrate import solve_ivp
 
 import meanfield as mf
 from meanfield import initial
@@ -22,6 +21,7 @@ from meanfield.particles.compare import (
     loglog_fit,
     stationary_comparison,
 )
+from meanfield.particles.observables import equiangular_ode
 
 
 # ---------------------------------------------------------------------------------------
@@ -132,13 +132,7 @@ def test_stationary_one_cluster_state():
 # ---------------------------------------------------------------------------------------
 def _equiangular_ode(beta, n, dynamics, ts):
     # GLPR Thm 6.8 (LITERATURE.md), gamma(0) = 0
-    def rhs(_, g):
-        core = np.exp(beta * g) * (1 - g) * ((n - 1) * g + 1)
-        if dynamics == "sa":
-            return 2 * core / (np.exp(beta) + (n - 1) * np.exp(beta * g))
-        return 2 * core / n
-
-    return solve_ivp(rhs, (0, ts[-1]), [0.0], t_eval=ts, rtol=1e-11, atol=1e-13).y[0]
+    return equiangular_ode(beta, n, dynamics, ts)
 
 
 @pytest.mark.parametrize("dynamics, beta, t_final", [("sa", 1.0, 10.0), ("usa", 1.0, 4.0)])

@@ -14,21 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 from _common import Row, figure_path
-from scipy.integrate import solve_ivp
 
 import meanfield as mf
 from meanfield.particles.compare import loglog_fit
+from meanfield.particles.observables import equiangular_ode
 
 TITLE = "equiangular reduction and its d^-1/2 deviation (GLPR)"
-
-
-def ode(beta, n, dynamics, ts):
-    def rhs(_, g):
-        core = np.exp(beta * g) * (1 - g) * ((n - 1) * g + 1)
-        if dynamics == "sa":
-            return 2 * core / (np.exp(beta) + (n - 1) * np.exp(beta * g))
-        return 2 * core / n
-    return solve_ivp(rhs, (0, ts[-1]), [0.0], t_eval=ts, rtol=1e-11, atol=1e-13).y[0]
 
 
 def run(quick: bool) -> tuple[list[Row], list[str]]:
@@ -40,7 +31,7 @@ def run(quick: bool) -> tuple[list[Row], list[str]]:
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True)
     for dynamics, beta, t_final, color in (("sa", 1.0, 10.0, "C0"), ("usa", 1.0, 4.0, "C1")):
         ts = np.linspace(0.0, t_final, int(round(t_final / 0.05)) + 1)
-        gamma = ode(beta, n, dynamics, ts)
+        gamma = equiangular_ode(beta, n, dynamics, ts)
         means, ses = [], []
         for d in ds:
             devs = []

@@ -272,3 +272,25 @@ def kde_sphere(x, kappa: float, points) -> np.ndarray:
         g = pf[i0:i0 + block] @ x.T
         out[i0:i0 + block] = np.exp(kappa * (g - 1.0)).mean(axis=1) / c
     return out.reshape(pts.shape[:-1])
+
+
+def equiangular_ode(beta: float, n: int, dynamics: str, t) -> np.ndarray:
+    """Common inner product gamma(t) of n equiangular tokens, gamma(0) = 0 (GLPR Thm 6.8).
+
+    SA:  dgamma/dt = 2 e^{beta gamma}(1-gamma)((n-1)gamma+1) / (e^beta + (n-1) e^{beta gamma})
+    USA: dgamma/dt = (2/n) e^{beta gamma}(1-gamma)((n-1)gamma+1)
+    (LITERATURE.md), solved with scipy at rtol 1e-11 and returned at the times ``t`` (t[0] = 0).
+    """
+    from scipy.integrate import solve_ivp
+
+    if dynamics not in ("sa", "usa"):
+        raise ValueError(f"dynamics must be 'sa' or 'usa', got {dynamics!r}")
+    ts = np.asarray(t, dtype=float)
+
+    def rhs(_, g):
+        core = np.exp(beta * g) * (1 - g) * ((n - 1) * g + 1)
+        if dynamics == "sa":
+            return 2 * core / (np.exp(beta) + (n - 1) * np.exp(beta * g))
+        return 2 * core / n
+
+    return solve_ivp(rhs, (0.0, ts[-1]), [0.0], t_eval=ts, rtol=1e-11, atol=1e-13).y[0]

@@ -110,16 +110,7 @@ def main() -> None:
         x = _sphere(n, 2)
         circle_velocity(x, beta, False, coefficients=coeffs)
         t_ev, _ = best_of(lambda x=x: circle_velocity(x, beta, False, coefficients=coeffs), 3)
-        per = {}
-        for integ, kappa in (("rk4", np.inf), ("em", 100.0)):
-            def run(steps, integ=integ, kappa=kappa, x=x):
-                return simulate_particles(beta=beta, kappa=kappa, x0=x, t_final=steps * dt,
-                                          dt=dt, method="spectral", integrator=integ,
-                                          seed=0).wall_time
-            run(1)
-            t1 = min(run(1) for _ in range(2))
-            t6 = min(run(6) for _ in range(2))
-            per[integ] = (t6 - t1) / 5
+        per = _steps_per_second(x, beta, dt)
         print(f"   {n:9d} {t_ev:9.4f} {per['rk4']:11.4f} {1 / per['rk4']:12.1f} "
               f"{per['em']:10.4f} {1 / per['em']:11.1f}")
     x = _sphere(10**4, 2)

@@ -33,6 +33,17 @@ class Solution:
     status : {"success", "failed"}
         "failed" when the run stopped early; ``message`` says when and why, and the
         arrays hold everything saved before.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> rho0 = mf.initial.perturbed_uniform(basis, 0.1, seed=0)
+    >>> sol = mf.evolve(model, basis, rho0, 5.0, [0, 1, 5])
+    >>> sol.t, sol.coeffs.shape, sol.status
+    (array([0., 1., 5.]), (3, 32), 'success')
     """
 
     model: object
@@ -51,11 +62,36 @@ class Solution:
 
     @property
     def success(self) -> bool:
+        """True if the run reached ``t_final`` (``status == "success"``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> rho0 = mf.initial.perturbed_uniform(basis, 0.1, seed=0)
+        >>> sol = mf.evolve(model, basis, rho0, 5.0, [0, 1, 5])
+        >>> sol.success
+        True
+        """
         return self.status == "success"
 
     @property
     def rho(self) -> np.ndarray:
-        """Densities on ``basis.grid`` at the save times, shape (m, *grid shape)."""
+        """Densities on ``basis.grid`` at the save times, shape (m, *grid shape).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> rho0 = mf.initial.perturbed_uniform(basis, 0.1, seed=0)
+        >>> sol = mf.evolve(model, basis, rho0, 5.0, [0, 1, 5])
+        >>> sol.rho.shape  # (save times, grid)
+        (3, 96)
+        """
         if "rho" not in self._cache:
             rho = self.basis.backward(self.coeffs)
             rho.setflags(write=False)  # cached: copy before modifying
@@ -64,12 +100,36 @@ class Solution:
 
     @property
     def mass(self) -> np.ndarray:
-        """int rho d sigma at the save times."""
+        """int rho d sigma at the save times.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> rho0 = mf.initial.perturbed_uniform(basis, 0.1, seed=0)
+        >>> sol = mf.evolve(model, basis, rho0, 5.0, [0, 1, 5])
+        >>> np.round(sol.mass, 12)  # conserved
+        array([1., 1., 1.])
+        """
         return self.basis.mass(self.coeffs)
 
     @property
     def energy(self) -> np.ndarray:
-        """(1/2) int int G rho rho at the save times (see :mod:`meanfield.free_energy`)."""
+        """(1/2) int int G rho rho at the save times (see :mod:`meanfield.free_energy`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> rho0 = mf.initial.perturbed_uniform(basis, 0.1, seed=0)
+        >>> sol = mf.evolve(model, basis, rho0, 5.0, [0, 1, 5])
+        >>> bool(np.all(np.diff(sol.energy) > 0))  # the state concentrates
+        True
+        """
         if "energy" not in self._cache:
             energy = interaction_energy(self.model, self.basis, self.rho)
             energy.setflags(write=False)
@@ -82,17 +142,53 @@ class Solution:
 
         F is the Lyapunov functional of the USA flow; for SA runs it is the same
         functional evaluated along the run, which need not decrease.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> rho0 = mf.initial.perturbed_uniform(basis, 0.1, seed=0)
+        >>> sol = mf.evolve(model, basis, rho0, 5.0, [0, 1, 5])
+        >>> bool(np.all(np.diff(sol.free_energy) <= 0))  # a Lyapunov functional of USA
+        True
         """
         if np.isinf(self.model.kappa):
             return -self.energy
         return entropy(self.basis, self.rho) / self.model.kappa - self.energy
 
     def amplitude(self, k: int) -> np.ndarray:
-        """Order parameter of degree k at the save times (circle: |rho_k|)."""
+        """Order parameter of degree k at the save times (circle: |rho_k|).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> rho0 = mf.initial.perturbed_uniform(basis, 0.1, seed=0)
+        >>> sol = mf.evolve(model, basis, rho0, 5.0, [0, 1, 5])
+        >>> np.round(sol.amplitude(1), 4)  # mode 1 grows: kappa > kappa_1
+        array([0.0382, 0.0525, 0.1896])
+        """
         return self.basis.amplitude(self.coeffs, k)
 
     def summary(self) -> dict:
-        """JSON-ready description of the run and its final state."""
+        """JSON-ready description of the run and its final state.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> rho0 = mf.initial.perturbed_uniform(basis, 0.1, seed=0)
+        >>> sol = mf.evolve(model, basis, rho0, 5.0, [0, 1, 5])
+        >>> s = sol.summary()
+        >>> s["status"], s["t_final"], s["n_saves"], s["mass_drift"] < 1e-12
+        ('success', 5.0, 3, True)
+        """
         rho_end = self.rho[-1]
         return {
             "model": repr(self.model), "basis": repr(self.basis), "method": self.method,
@@ -110,7 +206,24 @@ class Solution:
         }
 
     def save(self, path) -> None:
-        """Write t, coefficients, densities and histories to an .npz file atomically."""
+        """Write t, coefficients, densities and histories to an .npz file atomically.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> rho0 = mf.initial.perturbed_uniform(basis, 0.1, seed=0)
+        >>> sol = mf.evolve(model, basis, rho0, 5.0, [0, 1, 5])
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     sol.save(Path(tmp) / "run.npz")
+        ...     data = np.load(Path(tmp) / "run.npz")
+        ...     print(data["rho"].shape, str(data["status"]))
+        (3, 96) success
+        """
         io.save_npz(path, t=self.t, coeffs=self.coeffs, grid=self.basis.grid, rho=self.rho,
                     mass=self.mass, free_energy=self.free_energy, energy=self.energy,
                     status=self.status, message=self.message, model=repr(self.model),

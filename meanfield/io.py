@@ -28,7 +28,19 @@ def _atomic(path: str | os.PathLike, write) -> Path:
 
 
 def save_npz(path: str | os.PathLike, **arrays) -> Path:
-    """Write arrays to ``path`` (.npz) atomically."""
+    """Write arrays to ``path`` (.npz) atomically.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from meanfield.io import save_npz
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = save_npz(Path(tmp) / "out" / "run.npz", t=np.arange(3.0))
+    ...     print(path.name, np.load(path)["t"])
+    run.npz [0. 1. 2.]
+    """
     return _atomic(path, lambda fh: np.savez(fh, **arrays))
 
 
@@ -47,6 +59,19 @@ def _jsonable(obj):
 
 
 def write_json(path: str | os.PathLike, obj) -> Path:
-    """Write ``obj`` as indented JSON atomically (numpy types and inf/nan made portable)."""
+    """Write ``obj`` as indented JSON atomically (numpy types and inf/nan made portable).
+
+    Examples
+    --------
+    >>> import json
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from meanfield.io import write_json
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = write_json(Path(tmp) / "r.json", {"x": np.arange(2), "kappa": np.inf})
+    ...     print(json.loads(path.read_text()))
+    {'x': [0, 1], 'kappa': 'inf'}
+    """
     text = json.dumps(_jsonable(obj), indent=2) + "\n"
     return _atomic(path, lambda fh: fh.write(text.encode()))

@@ -136,6 +136,19 @@ def log_bessel_i(nu, x):
     ------
     ValueError
         If any ``nu < 0`` or ``x < 0``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.special import i0
+    >>> from meanfield.kernels import log_bessel_i
+    >>> bool(abs(log_bessel_i(0, 2.0) - np.log(i0(2.0))) < 1e-14)
+    True
+
+    It stays finite where ``I_nu(x)`` itself overflows or underflows:
+
+    >>> round(log_bessel_i(0, 1000.0), 6), round(log_bessel_i(100, 1e-3), 6)
+    (995.627309, -1123.829622)
     """
     nu_a, x_a = np.broadcast_arrays(np.asarray(nu, dtype=np.float64),
                                     np.asarray(x, dtype=np.float64))
@@ -241,12 +254,33 @@ class Kernel:
     ----------
     name : str
         Short human-readable name.
+
+    Examples
+    --------
+    A subclass defines :meth:`potential` and :meth:`coefficients`; :meth:`threshold` follows:
+
+    >>> import numpy as np
+    >>> from meanfield.kernels import Kernel
+    >>> class Linear(Kernel):
+    ...     def potential(self, t):
+    ...         return np.asarray(t, dtype=float)
+    ...     def coefficients(self, lmax, dim=2):
+    ...         return np.array([0.0, 1.0 / dim] + [0.0] * (lmax - 1))[: lmax + 1]
+    >>> Linear().threshold([1, 2], dim=3)
+    array([ 3., inf])
     """
 
     name: str = "kernel"
 
     def potential(self, t):
-        """Potential ``G(t)`` at inner products ``t = <x, y>`` (array in, array out)."""
+        """Potential ``G(t)`` at inner products ``t = <x, y>`` (array in, array out).
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> mf.KuramotoKernel().potential([-1.0, 0.5])
+        array([-1. ,  0.5])
+        """
         raise NotImplementedError
 
     def coefficients(self, lmax: int, dim: int = 2) -> np.ndarray:
@@ -263,6 +297,12 @@ class Kernel:
         Returns
         -------
         ndarray, shape (lmax + 1,), float64
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> mf.KuramotoKernel().coefficients(3, dim=3)  # g_1 = 1/d
+        array([0.        , 0.33333333, 0.        , 0.        ])
         """
         raise NotImplementedError
 
@@ -283,6 +323,19 @@ class Kernel:
         -------
         float or ndarray
             Same shape as ``l``.
+
+        Examples
+        --------
+        On the circle ``g_k = I_k(beta)/beta`` (k >= 1) for the attention kernel:
+
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> from scipy.special import iv
+        >>> kappa = mf.AttentionKernel(2.0).threshold([1, 2])
+        >>> bool(np.allclose(kappa, 2.0 / iv([1, 2], 2.0), rtol=1e-13))
+        True
+        >>> float(mf.ZonalKernel(coefficients=[0.0, 0.5, -0.1], dim=2).threshold(2))  # g_2 < 0
+        inf
         """
         larr = _check_degrees(l)
         dim = _check_dim(dim)
@@ -431,6 +484,16 @@ class AttentionKernel(Kernel):
         ------
         OverflowError
             If ``exp(beta t)`` overflows float64.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> G = mf.AttentionKernel(2.0).potential(np.array([0.0, 1.0]))
+        >>> bool(G[0] == 0.0 and abs(G[1] - np.expm1(2.0) / 2.0) < 1e-15)
+        True
+        >>> mf.AttentionKernel(0.0).potential([0.5])  # beta = 0: G(t) = t
+        array([0.5])
         """
         t = np.asarray(t, dtype=np.float64)
         if self.beta == 0.0:
@@ -460,6 +523,15 @@ class AttentionKernel(Kernel):
         ------
         OverflowError
             If ``I_k(beta)`` overflows float64 (use ``funk_hecke_scaled(|k|, 2)``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> from scipy.special import iv
+        >>> I = mf.AttentionKernel(2.0).fourier([0, 1, -1])
+        >>> bool(np.allclose(I, iv([0, 1, 1], 2.0), rtol=1e-14))
+        True
         """
         karr = _check_degrees(k, "k", allow_negative=True)
         return self.funk_hecke(np.abs(karr) if karr.ndim else int(abs(karr)), 2)
@@ -485,6 +557,16 @@ class AttentionKernel(Kernel):
         ------
         OverflowError
             If a value overflows float64 (use ``funk_hecke_scaled``).
+
+        Examples
+        --------
+        On S^2 (d = 3), ``lambda_0 = sinh(beta)/beta``:
+
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> lam0 = mf.AttentionKernel(2.0).funk_hecke(0, dim=3)
+        >>> bool(abs(lam0 - np.sinh(2.0) / 2.0) < 1e-14)
+        True
         """
         larr = _check_degrees(l)
         d = _check_dim(dim)
@@ -513,6 +595,16 @@ class AttentionKernel(Kernel):
         Returns
         -------
         float or ndarray
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> s = mf.AttentionKernel(2.0).funk_hecke_scaled(0, dim=3)
+        >>> bool(abs(s - np.sinh(2.0) / 2.0 * np.exp(-2.0)) < 1e-15)
+        True
+        >>> round(mf.AttentionKernel(1000.0).funk_hecke_scaled(0, dim=3), 12)  # 1/(2 beta)
+        0.0005
         """
         larr = _check_degrees(l)
         d = _check_dim(dim)
@@ -559,9 +651,47 @@ class AttentionKernel(Kernel):
         return math.inf, lg
 
     def coefficients(self, lmax: int, dim: int = 2) -> np.ndarray:
+        """Funk–Hecke coefficients ``g_0..g_lmax`` of the potential ``G_beta`` (memoized copy).
+
+        ``g_l = lambda_l(beta)/beta`` for l >= 1, ``g_0 = (lambda_0 - 1)/beta``; beta = 0:
+        ``g = (0, 1/d, 0, ...)``. Returns an ndarray of shape ``(lmax + 1,)``.
+
+        Examples
+        --------
+        On the circle ``g_0 = (I_0(beta) - 1)/beta`` and ``g_k = I_k(beta)/beta``:
+
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> from scipy.special import iv
+        >>> g = mf.AttentionKernel(2.0).coefficients(3)
+        >>> exact = np.r_[(iv(0, 2.0) - 1) / 2.0, iv([1, 2, 3], 2.0) / 2.0]
+        >>> g.shape, bool(np.allclose(g, exact, rtol=1e-13))
+        ((4,), True)
+        >>> mf.AttentionKernel(0.0).coefficients(2, dim=3)  # Kuramoto limit: g_1 = 1/d
+        array([0.        , 0.33333333, 0.        ])
+        """
         return _memoized(self, "coefficients", self._coefficients, lmax, dim)
 
     def sa_coefficients(self, lmax: int, dim: int = 2) -> tuple[np.ndarray, np.ndarray]:
+        """Multipliers ``(num, den)`` of the softmax (SA) velocity (memoized copies).
+
+        ``den_l = lambda_l(beta) exp(-|beta|)`` and ``num_l = den_l/beta`` (l >= 1),
+        ``num_0 = 0``; each of shape ``(lmax + 1,)``.
+
+        Examples
+        --------
+        On the circle ``den_k = ive(k, beta)`` (= ``I_k(beta) e^{-beta}``) and
+        ``num_k = den_k/beta``:
+
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> from scipy.special import ive
+        >>> num, den = mf.AttentionKernel(2.0).sa_coefficients(3)
+        >>> bool(np.allclose(den, ive([0, 1, 2, 3], 2.0), rtol=1e-13))
+        True
+        >>> float(num[0]), bool(np.allclose(num[1:], den[1:] / 2.0, rtol=1e-13))
+        (0.0, True)
+        """
         return _memoized(self, "sa_coefficients", self._sa_coefficients, lmax, dim)
 
     def _coefficients(self, lmax: int, dim: int = 2) -> np.ndarray:
@@ -621,6 +751,14 @@ class AttentionKernel(Kernel):
         Returns
         -------
         float or ndarray
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> round(mf.AttentionKernel(1.0).threshold(1, dim=3), 12)  # kappa_1 = e on S^2
+        2.718281828459
+        >>> mf.AttentionKernel(0.0).threshold([1, 2], dim=3)  # Kuramoto: kappa_1 = d
+        array([ 3., inf])
         """
         larr = _check_degrees(l)
         d = _check_dim(dim)
@@ -688,17 +826,38 @@ class KuramotoKernel(Kernel):
     """Kuramoto kernel: potential ``G(t) = t`` (the ``beta -> 0`` limit of attention).
 
     Funk–Hecke coefficients: ``g_1 = 1/d``, all others 0, so ``kappa_1 = d``.
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> k = mf.KuramotoKernel()
+    >>> k.coefficients(2, dim=3), float(k.threshold(1, dim=3))
+    (array([0.        , 0.33333333, 0.        ]), 3.0)
     """
 
     name = "kuramoto"
     beta = 0.0
 
     def potential(self, t):
-        """Potential ``G(t) = t``."""
+        """Potential ``G(t) = t``.
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> mf.KuramotoKernel().potential([0.25, -1.0])
+        array([ 0.25, -1.  ])
+        """
         return np.array(t, dtype=np.float64, copy=True)
 
     def coefficients(self, lmax: int, dim: int = 2) -> np.ndarray:
-        """``g = (0, 1/d, 0, ..., 0)``, shape ``(lmax + 1,)``."""
+        """``g = (0, 1/d, 0, ..., 0)``, shape ``(lmax + 1,)``.
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> mf.KuramotoKernel().coefficients(2)  # circle: g_1 = 1/2
+        array([0. , 0.5, 0. ])
+        """
         lmax = _check_lmax(lmax)
         d = _check_dim(dim)
         g = np.zeros(lmax + 1)
@@ -731,6 +890,23 @@ class ZonalKernel(Kernel):
     ValueError
         Neither or both of ``W`` and ``coefficients``; non-finite coefficients; missing
         ``dim``; ``dim`` without ``coefficients``.
+
+    Examples
+    --------
+    ``W(t) = t^2`` on the circle: ``cos^2 = 1/2 + cos(2 theta)/2``, so ``g_0 = 1/2``,
+    ``g_2 = 1/4`` (``g_{-2} = 1/4`` too) and the other coefficients vanish:
+
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> k = mf.ZonalKernel(lambda t: t**2)
+    >>> np.round(k.coefficients(3), 12) + 0.0
+    array([0.5 , 0.  , 0.25, 0.  ])
+
+    From coefficients (here on the circle):
+
+    >>> k2 = mf.ZonalKernel(coefficients=[0.0, 0.5, 0.25], dim=2)
+    >>> k2, k2.threshold([1, 2])
+    (ZonalKernel(coefficients=<3 values>, dim=2), array([2., 4.]))
     """
 
     max_nodes = 2**17
@@ -783,6 +959,16 @@ class ZonalKernel(Kernel):
     def potential(self, t):
         """Potential ``G(t)``: ``W(t)``, or ``Σ_l g_l N(d, l) P_l^{(d)}(t)`` from coefficients
         (``N(d, l)`` = dimension of degree-l harmonics, addition theorem for normalized sigma).
+
+        Examples
+        --------
+        On the circle ``G(cos theta) = Σ_k g_k e^{ik theta}`` over k in Z, i.e. ``g_0 + 2 Σ_{k>=1}
+        g_k cos(k theta)``:
+
+        >>> import meanfield as mf
+        >>> k = mf.ZonalKernel(coefficients=[0.0, 0.5, 0.25], dim=2)
+        >>> k.potential([1.0, 0.0])  # theta = 0: 1 + 0.5; theta = pi/2: -0.5
+        array([ 1.5, -0.5])
         """
         t = np.asarray(t, dtype=np.float64)
         if self.W is not None:
@@ -822,6 +1008,16 @@ class ZonalKernel(Kernel):
         Returns
         -------
         ndarray, shape (lmax + 1,)
+
+        Examples
+        --------
+        The Kuramoto potential ``W(t) = t`` on S^2 has ``g_1 = 1/3`` only:
+
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> g = mf.ZonalKernel(lambda t: t).coefficients(3, dim=3)
+        >>> bool(np.allclose(g, [0.0, 1 / 3, 0.0, 0.0], atol=1e-14))
+        True
         """
         lmax = _check_lmax(lmax)
         if dim is None:
@@ -861,7 +1057,14 @@ class ZonalKernel(Kernel):
 
     def threshold(self, l, dim: int | None = None):
         """``kappa_l = 1/g_l`` (``inf`` if ``g_l <= 0``); ``dim`` defaults as in
-        :meth:`coefficients`."""
+        :meth:`coefficients`.
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> mf.ZonalKernel(coefficients=[0.0, 0.5, 0.25], dim=2).threshold([1, 2])
+        array([2., 4.])
+        """
         if dim is None:
             dim = self.dim if self.dim is not None else 2
         return super().threshold(l, dim)

@@ -102,16 +102,43 @@ class MeanFieldModel:
 
     @property
     def beta(self) -> float:
-        """Inverse temperature of the kernel (0 for Kuramoto, nan for a general zonal one)."""
+        """Inverse temperature of the kernel (0 for Kuramoto, nan for a general zonal one).
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> mf.MeanFieldModel(mf.AttentionKernel(3.0)).beta
+        3.0
+        >>> mf.MeanFieldModel(mf.KuramotoKernel()).beta
+        0.0
+        """
         return float(getattr(self.kernel, "beta", np.nan))
 
     @property
     def noise(self) -> float:
-        """Diffusion coefficient 1/kappa."""
+        """Diffusion coefficient 1/kappa.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=4.0).noise
+        0.25
+        >>> mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=np.inf).noise  # noiseless
+        0.0
+        """
         return 1.0 / self.kappa
 
     def replace(self, **changes) -> MeanFieldModel:
-        """A copy with some of (kernel, kappa, dynamics, dim) changed."""
+        """A copy with some of (kernel, kappa, dynamics, dim) changed.
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> model.replace(kappa=2.0, dynamics="sa")
+        MeanFieldModel(AttentionKernel(beta=3.0), kappa=2.0, dynamics='sa', dim=2)
+        """
         args = dict(kernel=self.kernel, kappa=self.kappa, dynamics=self.dynamics, dim=self.dim)
         args.update(changes)
         return MeanFieldModel(**args)
@@ -122,17 +149,52 @@ class MeanFieldModel:
             raise ValueError(f"basis is for dim={basis.dim} but the model has dim={self.dim}")
 
     def potential_multiplier(self, basis) -> np.ndarray:
-        """Per-coefficient multiplier of G * (Funk–Hecke coefficients g_l of the potential)."""
+        """Per-coefficient multiplier of G * (Funk–Hecke coefficients g_l of the potential).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> g = model.potential_multiplier(basis)
+        >>> g.shape, bool(np.allclose(g[:4], model.kernel.coefficients(3)))
+        ((32,), True)
+        """
         self._check_basis(basis)
         return basis.multiplier(self.kernel.coefficients(basis.max_degree, self.dim))
 
     def linear_operator(self, basis) -> np.ndarray:
-        """Diagonal linear part (1/kappa) Lap as a per-coefficient array (zeros if kappa = inf)."""
+        """Diagonal linear part (1/kappa) Lap as a per-coefficient array (zeros if kappa = inf).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> model.linear_operator(basis)[:4]  # -k^2 / kappa
+        array([-0., -1., -4., -9.])
+        """
         self._check_basis(basis)
         return basis.laplacian * self.noise
 
     def nonlinear_term(self, basis) -> Callable[[np.ndarray], np.ndarray]:
-        """The transport term -div(rho v[rho]) as a function of the coefficients."""
+        """The transport term -div(rho v[rho]) as a function of the coefficients.
+
+        Examples
+        --------
+        The uniform state is stationary: its transport term vanishes.
+
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> N = model.nonlinear_term(basis)
+        >>> c = basis.forward(np.ones(basis.shape))
+        >>> bool(np.max(np.abs(N(c))) < 1e-14)
+        True
+        """
         self._check_basis(basis)
         if self.dynamics == "usa":
             g = self.potential_multiplier(basis)
@@ -152,6 +214,21 @@ class MeanFieldModel:
 
         dc may carry leading batch axes (*batch, *coeff_shape); the derivative is exact
         (differentiated by hand, not by finite differences).
+
+        Examples
+        --------
+        At the uniform state each Fourier mode is an eigenvector with eigenvalue
+        :meth:`growth_rates`:
+
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> J = model.linearization(basis, basis.forward(np.ones(basis.shape)))
+        >>> dc = np.zeros(basis.coeff_shape, dtype=complex)
+        >>> dc[1] = 1.0
+        >>> bool(np.allclose(J(dc), model.growth_rates(1)[1] * dc, atol=1e-13))
+        True
         """
         self._check_basis(basis)
         L = self.linear_operator(basis)
@@ -178,7 +255,23 @@ class MeanFieldModel:
         return derivative_sa
 
     def velocity(self, basis, c: np.ndarray) -> np.ndarray:
-        """Velocity field v[rho] on the grid (basis vector layout) for coefficients c."""
+        """Velocity field v[rho] on the grid (basis vector layout) for coefficients c.
+
+        Examples
+        --------
+        For rho = 1 + eps cos(theta), G * rho = g_0 + eps g_1 cos(theta), so
+        v = -eps g_1 sin(theta):
+
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> rho = 1 + 0.1 * np.cos(basis.grid)
+        >>> v = model.velocity(basis, basis.forward(rho))
+        >>> g1 = model.kernel.coefficients(1)[1]
+        >>> v.shape, bool(np.allclose(v[0], -0.1 * g1 * np.sin(basis.grid), rtol=0, atol=1e-14))
+        ((1, 96), True)
+        """
         self._check_basis(basis)
         if self.dynamics == "usa":
             return basis.grad(self.potential_multiplier(basis) * c)
@@ -187,7 +280,18 @@ class MeanFieldModel:
         return _sa_field(basis, num, den, c)
 
     def rhs(self, basis, c: np.ndarray) -> np.ndarray:
-        """Full right-hand side d_t c = L c + N(c) in coefficient space."""
+        """Full right-hand side d_t c = L c + N(c) in coefficient space.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> c = basis.forward(np.ones(basis.shape))
+        >>> float(np.max(np.abs(model.rhs(basis, c))))  # rho = 1 is stationary
+        0.0
+        """
         return self.linear_operator(basis) * c + self.nonlinear_term(basis)(c)
 
     def growth_rates(self, lmax: int) -> np.ndarray:
@@ -195,6 +299,20 @@ class MeanFieldModel:
 
         sigma_l = l(l+d-2) (gain_l - 1/kappa) with gain_l = g_l (USA: lambda_l/beta for the
         attention kernel) or lambda_l / (beta lambda_0) (SA); DESIGN.md §1.
+
+        Examples
+        --------
+        On the circle, USA: ``sigma_k = k^2 (I_k(beta)/beta - 1/kappa)``:
+
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> from scipy.special import iv
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> k = np.arange(1, 4)
+        >>> bool(np.allclose(model.growth_rates(3)[1:], k**2 * (iv(k, 3.0) / 3.0 - 1.0)))
+        True
+        >>> np.round(model.replace(dynamics="sa").growth_rates(2), 6) + 0.0  # SA: I_k / (beta I_0)
+        array([ 0.      , -0.730005, -3.386654])
         """
         l = np.arange(lmax + 1)
         if self.dynamics == "usa":
@@ -214,13 +332,29 @@ class MeanFieldModel:
         """max_{l > lmax} |k_l| / max_{l >= 1} |k_l| for the kernel's multiplier k.
 
         Looks at degrees up to 2 lmax + 16; 0 if the kernel vanishes beyond degree 0.
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> model.kernel_tail(8) > 1e-12, model.kernel_tail(32) < 1e-30
+        (True, True)
         """
         k = np.abs(self._resolution_coefficients(2 * lmax + 16)[1:])
         top = k.max() if k.size else 0.0
         return float(k[lmax:].max() / top) if top > 0 else 0.0
 
     def required_degree(self, tol: float, limit: int = 1 << 14) -> int | None:
-        """Smallest lmax with kernel_tail(lmax) < tol (None if beyond ``limit``)."""
+        """Smallest lmax with kernel_tail(lmax) < tol (None if beyond ``limit``).
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> lmax = model.required_degree(1e-12)
+        >>> lmax, model.kernel_tail(lmax) < 1e-12 <= model.kernel_tail(lmax - 1)
+        (16, True)
+        """
         top_degree = 64
         while top_degree <= 2 * limit:
             k = np.abs(self._resolution_coefficients(top_degree)[1:])
@@ -235,7 +369,18 @@ class MeanFieldModel:
         return None
 
     def check_resolution(self, basis, tol: float = 1e-12) -> None:
-        """Raise ValueError if the basis truncates the kernel above ``tol`` (relative)."""
+        """Raise ValueError if the basis truncates the kernel above ``tol`` (relative).
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> model.check_resolution(mf.CircleBasis(32))  # fine: returns None
+        >>> model.check_resolution(mf.CircleBasis(8))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+            ...
+        ValueError: CircleBasis(n_modes=8, ...) is too coarse for AttentionKernel(beta=3.0): ...
+        """
         tail = self.kernel_tail(basis.max_degree)
         if tail > tol:
             need = self.required_degree(tol)

@@ -20,7 +20,22 @@ def _axes(ax):
 
 
 def plot_spacetime(sol, ax=None, cmap: str = "magma"):
-    """Density rho(theta, t) w.r.t. sigma as a space-time image (circle)."""
+    """Density rho(theta, t) w.r.t. sigma as a space-time image (circle).
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import meanfield as mf
+    >>> from meanfield import plotting
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> rho0 = mf.initial.perturbed_uniform(basis, 0.1, seed=0)
+    >>> sol = mf.evolve(model, basis, rho0, 5.0, [0, 1, 2, 5])
+    >>> ax = plotting.plot_spacetime(sol)
+    >>> ax.get_title(), len(ax.figure.axes)  # the image and its colorbar
+    ('USA: beta=3, kappa=1', 2)
+    """
     ax = _axes(ax)
     if len(sol.basis.shape) != 1:
         raise ValueError("plot_spacetime needs a one-dimensional grid (circle or zonal basis)")
@@ -35,7 +50,23 @@ def plot_spacetime(sol, ax=None, cmap: str = "magma"):
 
 
 def plot_free_energy(sol, ax=None):
-    """Free energy F(t) (noisy) or interaction energy (noiseless) along the run."""
+    """Free energy F(t) (noisy) or interaction energy (noiseless) along the run.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import meanfield as mf
+    >>> from meanfield import plotting
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> rho0 = mf.initial.perturbed_uniform(basis, 0.1, seed=0)
+    >>> sol = mf.evolve(model, basis, rho0, 5.0, [0, 1, 2, 5])
+    >>> ax = plotting.plot_free_energy(sol)
+    >>> line = ax.get_lines()[0]
+    >>> len(line.get_xdata()), bool(line.get_ydata()[-1] <= line.get_ydata()[0])  # F decreases
+    (4, True)
+    """
     ax = _axes(ax)
     if np.isinf(sol.model.kappa):
         ax.plot(sol.t, sol.energy, "-o", ms=2)
@@ -49,7 +80,22 @@ def plot_free_energy(sol, ax=None):
 
 
 def plot_amplitudes(sol, modes=(1, 2, 3), ax=None):
-    """Order parameters |rho_k|(t) on a log scale."""
+    """Order parameters |rho_k|(t) on a log scale.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import meanfield as mf
+    >>> from meanfield import plotting
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> rho0 = mf.initial.perturbed_uniform(basis, 0.1, seed=0)
+    >>> sol = mf.evolve(model, basis, rho0, 5.0, [0, 1, 2, 5])
+    >>> ax = plotting.plot_amplitudes(sol, modes=(1, 2))
+    >>> [line.get_label() for line in ax.get_lines()], ax.get_yscale()
+    (['k=1', 'k=2'], 'log')
+    """
     ax = _axes(ax)
     for k in modes:
         if k <= sol.basis.max_degree:
@@ -62,7 +108,26 @@ def plot_amplitudes(sol, modes=(1, 2, 3), ax=None):
 
 
 def save_solution_figures(sol, out_dir) -> list[Path]:
-    """Write spacetime.png (S^2: density_maps.png), free_energy.png and amplitudes.png."""
+    """Write spacetime.png (S^2: density_maps.png), free_energy.png and amplitudes.png.
+
+    Returns the paths written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import meanfield as mf
+    >>> from meanfield import plotting
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> rho0 = mf.initial.perturbed_uniform(basis, 0.1, seed=0)
+    >>> sol = mf.evolve(model, basis, rho0, 5.0, [0, 1, 2, 5])
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     paths = plotting.save_solution_figures(sol, tmp)
+    ...     print([p.name for p in paths], all(p.is_file() for p in paths))
+    ['spacetime.png', 'free_energy.png', 'amplitudes.png'] True
+    """
     import matplotlib.pyplot as plt
 
     out = Path(out_dir)

@@ -10,6 +10,17 @@ class ProgressBar:
     """Progress of a quantity from ``start`` to ``stop`` (e.g. simulated time).
 
     Call the instance with the current value; it redraws at most ``rate`` times a second.
+
+    Examples
+    --------
+    >>> import io
+    >>> from meanfield.progress import ProgressBar
+    >>> out = io.StringIO()
+    >>> bar = ProgressBar(0.0, 2.0, width=10, stream=out)
+    >>> bar(2.0)
+    >>> bar.close()
+    >>> print(out.getvalue().strip().split(" elapsed")[0])
+    [##########] 100.0% t=2/2
     """
 
     def __init__(self, start: float, stop: float, label: str = "t", width: int = 30,
@@ -36,5 +47,16 @@ class ProgressBar:
         self.stream.flush()
 
     def close(self) -> None:
+        """End the bar's line (write a newline to the stream).
+
+        Examples
+        --------
+        >>> import io
+        >>> from meanfield.progress import ProgressBar
+        >>> out = io.StringIO()
+        >>> ProgressBar(0.0, 1.0, stream=out).close()
+        >>> out.getvalue()
+        '\\n'
+        """
         self.stream.write("\n")
         self.stream.flush()

@@ -45,7 +45,24 @@ def plot_sphere_density(basis, rho, ax=None, projection: str = "mollweide", cmap
         A matplotlib geographic projection ("mollweide", "hammer", "aitoff", "lambert"),
         "rectilinear" (plain lon/lat), or "orthographic" (the visible hemisphere seen from
         ``view`` = (elevation, azimuth) in degrees, drawn on a 3-D axes).
-    Returns the Axes.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import meanfield as mf
+    >>> from meanfield.sphere_plots import plot_sphere_density
+    >>> basis = mf.SphereBasis(12)
+    >>> rho = mf.initial.von_mises(basis, 2.0, mean=[0.0, 0.0, 1.0])  # a cap at the north pole
+    >>> ax = plot_sphere_density(basis, rho, title="von Mises")
+    >>> ax.name, ax.get_title()
+    ('mollweide', 'von Mises')
+    >>> plot_sphere_density(basis, rho, projection="orthographic").name
+    '3d'
     """
     import matplotlib.pyplot as plt
 
@@ -103,6 +120,20 @@ def plot_sphere_evolution(solution, times=None, projection: str = "mollweide", n
 
     ``times`` (default: up to 6 save times, evenly picked) are matched to the nearest save
     time. Returns the Figure.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import meanfield as mf
+    >>> from meanfield.sphere_plots import plot_sphere_evolution
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(1.0), kappa=4.0, dim=3)
+    >>> basis = mf.SphereBasis(12)
+    >>> rho0 = mf.initial.perturbed_uniform(basis, 0.1, seed=0)
+    >>> sol = mf.evolve(model, basis, rho0, 2.0, [0, 1, 2])
+    >>> fig = plot_sphere_evolution(sol)
+    >>> [ax.get_title() for ax in fig.axes]
+    ['t = 0', 't = 1', 't = 2']
     """
     import matplotlib.pyplot as plt
 

@@ -20,7 +20,21 @@ from .model import _floored
 
 
 def gibbs_exponent(model, basis, rho) -> np.ndarray:
-    """The exponent phi with T(rho) = e^phi / Z, on the grid (up to an additive constant)."""
+    """The exponent phi with T(rho) = e^phi / Z, on the grid (up to an additive constant).
+
+    Examples
+    --------
+    USA: ``phi = kappa G * rho``, constant at the uniform state:
+
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> from meanfield.stationary import gibbs_exponent
+    >>> phi = gibbs_exponent(model, basis, np.ones(basis.shape))
+    >>> phi.shape, float(np.ptp(phi))
+    ((96,), 0.0)
+    """
     if np.isinf(model.kappa):
         raise ValueError("stationary states need noise: kappa must be finite (kappa=inf has "
                          "no Gibbs fixed point; the noiseless flow concentrates to Diracs)")
@@ -40,14 +54,43 @@ def gibbs_exponent(model, basis, rho) -> np.ndarray:
 
 
 def gibbs_map(model, basis, rho) -> np.ndarray:
-    """T(rho) of the module docstring: grid values, mass 1 w.r.t. sigma."""
+    """T(rho) of the module docstring: grid values, mass 1 w.r.t. sigma.
+
+    Examples
+    --------
+    A stationary state is a fixed point of the Gibbs map:
+
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> st = mf.stationary_state(model, basis, mf.initial.von_mises(basis, 6.0))
+    >>> from meanfield.stationary import gibbs_map
+    >>> T = gibbs_map(model, basis, st.rho)
+    >>> round(float(basis.integrate(T)), 12), bool(np.max(np.abs(T - st.rho)) < 1e-8)
+    (1.0, True)
+    """
     phi = gibbs_exponent(model, basis, rho)
     w = np.exp(phi - phi.max())
     return w / basis.integrate(w)
 
 
 def stationary_residual(model, basis, rho) -> float:
-    """max |rho - T(rho)| over the grid: 0 exactly at a stationary state."""
+    """max |rho - T(rho)| over the grid: 0 exactly at a stationary state.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> st = mf.stationary_state(model, basis, mf.initial.von_mises(basis, 6.0))
+    >>> from meanfield.stationary import stationary_residual
+    >>> stationary_residual(model, basis, np.ones(basis.shape))  # rho = 1 is stationary
+    0.0
+    >>> stationary_residual(model, basis, st.rho) < 1e-8
+    True
+    """
     return float(np.max(np.abs(np.asarray(rho) - gibbs_map(model, basis, rho))))
 
 
@@ -57,7 +100,21 @@ def stationary_residual(model, basis, rho) -> float:
 
 
 class ConvergenceError(RuntimeError):
-    """Newton's method did not converge; ``result`` holds the report (residual history)."""
+    """Newton's method did not converge; ``result`` holds the report (residual history).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> rho0 = mf.initial.von_mises(basis, 6.0)
+    >>> try:
+    ...     mf.stationary_state(model, basis, rho0, max_iter=1)
+    ... except mf.ConvergenceError as err:
+    ...     print(err.result.converged, err.result.iterations)
+    False 1
+    """
 
     def __init__(self, message: str, result: StationaryState) -> None:
         super().__init__(message)
@@ -79,6 +136,19 @@ class Stability:
         All remaining eigenvalues have real part < -tol.
     morse_index : int
         Number of remaining eigenvalues with real part > tol (unstable directions).
+
+    Examples
+    --------
+    At the uniform state the eigenvalues are the growth rates, each twice on the circle
+    (cosine and sine):
+
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> stab = mf.linear_stability(model, basis, basis.forward(np.ones(basis.shape)))
+    >>> stab.stable, stab.morse_index  # kappa = 1 > kappa_1: mode 1 is unstable
+    (False, 2)
     """
 
     eigenvalues: np.ndarray
@@ -87,7 +157,18 @@ class Stability:
     morse_index: int
 
     def leading(self, n: int = 5) -> np.ndarray:
-        """The n eigenvalues with the largest real parts."""
+        """The n eigenvalues with the largest real parts.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> stab = mf.linear_stability(model, basis, basis.forward(np.ones(basis.shape)))
+        >>> bool(np.allclose(stab.leading(3), model.growth_rates(2)[[1, 1, 2]]))
+        True
+        """
         return self.eigenvalues[:n]
 
 
@@ -99,6 +180,16 @@ class StationaryState:
     the final max-norm of the scaled stationary equation; ``residual_history`` its value
     per Newton iteration; ``stability`` is filled by :func:`stationary_state` (full-space
     spectrum) unless ``stability=False`` was passed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> st = mf.stationary_state(model, basis, mf.initial.von_mises(basis, 6.0))
+    >>> st.converged, st.rho.shape, st.residual < 1e-12
+    (True, (96,), True)
     """
 
     model: object
@@ -114,23 +205,85 @@ class StationaryState:
 
     @property
     def rho(self) -> np.ndarray:
+        """Grid values of the state on ``basis.grid`` (w.r.t. sigma).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> st = mf.stationary_state(model, basis, mf.initial.von_mises(basis, 6.0))
+        >>> st.rho.shape, round(float(basis.integrate(st.rho)), 12)
+        ((96,), 1.0)
+        """
         if self._rho is None:
             self._rho = self.basis.backward(self.coeffs)
         return self._rho
 
     @property
     def free_energy(self) -> float:
+        """Free energy F(rho) of the state (DESIGN.md §1).
+
+        Examples
+        --------
+        The 1-cluster state has a lower free energy than the (unstable) uniform state:
+
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> st = mf.stationary_state(model, basis, mf.initial.von_mises(basis, 6.0))
+        >>> bool(st.free_energy < mf.free_energy(model, basis, np.ones(basis.shape)))
+        True
+        """
         return float(_free_energy(self.model, self.basis, self.rho))
 
     @property
     def stable(self) -> bool | None:
+        """Linear stability in the full space (None if not computed).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> st = mf.stationary_state(model, basis, mf.initial.von_mises(basis, 6.0))
+        >>> st.stable
+        True
+        """
         return None if self.stability is None else self.stability.stable
 
     @property
     def morse_index(self) -> int | None:
+        """Number of unstable directions (None if stability was not computed).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> st = mf.stationary_state(model, basis, mf.initial.von_mises(basis, 6.0))
+        >>> st.morse_index
+        0
+        """
         return None if self.stability is None else self.stability.morse_index
 
     def amplitude(self, k: int) -> float:
+        """Order parameter of degree k of the state (circle: ``|rho_k|``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> st = mf.stationary_state(model, basis, mf.initial.von_mises(basis, 6.0))
+        >>> round(st.amplitude(1), 6)
+        0.911615
+        """
         return float(self.basis.amplitude(self.coeffs, k))
 
 
@@ -350,6 +503,19 @@ def linear_stability(model, basis, coeffs, tol: float = 1e-9) -> Stability:
     relative to the stiffest mode) count as neither stable nor unstable: a state with such
     a marginal eigenvalue is reported not stable, with Morse index counting only clearly
     positive real parts.
+
+    Examples
+    --------
+    The uniform state of a subcritical model (kappa below kappa_1) is stable; the leading
+    eigenvalue is the growth rate ``I_1(beta)/beta - 1/kappa`` of mode 1:
+
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=0.5)
+    >>> basis = mf.CircleBasis(32)
+    >>> stab = mf.linear_stability(model, basis, basis.forward(np.ones(basis.shape)))
+    >>> stab.stable, stab.morse_index, round(float(stab.leading(1)[0].real), 6)
+    (True, 0, -0.68221)
     """
     c = np.asarray(coeffs)
     lin = model.linearization(basis, c)

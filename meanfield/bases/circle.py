@@ -79,21 +79,57 @@ class CircleBasis:
     # -- shapes -----------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int]:
-        """Shape of a grid function."""
+        """Shape of a grid function.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> b.shape, b.grid_size  # 2 * dealias * n_modes grid points
+        ((24,), 24)
+        """
         return (self.grid_size,)
 
     @property
     def coeff_shape(self) -> tuple[int]:
-        """Shape of a coefficient array."""
+        """Shape of a coefficient array.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> b.coeff_shape  # wavenumbers 0..7 (c_{-k} = conj(c_k))
+        (8,)
+        """
         return (self.n_modes,)
 
     @property
     def max_degree(self) -> int:
-        """Highest wavenumber kept."""
+        """Highest wavenumber kept.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> b.max_degree
+        7
+        """
         return self.n_modes - 1
 
     def size_hint(self, max_degree: int) -> str:
-        """How to ask for a basis whose highest degree is ``max_degree``."""
+        """How to ask for a basis whose highest degree is ``max_degree``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> b.size_hint(20)
+        'n_modes >= 21'
+        """
         return f"n_modes >= {max_degree + 1}"
 
     def __repr__(self) -> str:
@@ -102,7 +138,17 @@ class CircleBasis:
 
     # -- transforms -------------------------------------------------------------------
     def forward(self, f: np.ndarray) -> np.ndarray:
-        """Grid values (..., grid_size) -> coefficients (..., n_modes) w.r.t. sigma."""
+        """Grid values (..., grid_size) -> coefficients (..., n_modes) w.r.t. sigma.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> c = b.forward(1 + np.cos(b.grid) + np.sin(2 * b.grid))
+        >>> np.round(c[:3], 12) + 0  # 1 + (e^{i t} + e^{-i t})/2 + (e^{2it} - e^{-2it})/(2i)
+        array([1. +0.j , 0.5+0.j , 0. -0.5j])
+        """
         f = np.asarray(f, dtype=float)
         if f.shape[-1:] != self.shape:
             raise ValueError(f"grid values must have {self.grid_size} points on the last axis "
@@ -112,7 +158,17 @@ class CircleBasis:
         return out
 
     def backward(self, c: np.ndarray) -> np.ndarray:
-        """Coefficients (..., n_modes) -> real grid values (..., grid_size)."""
+        """Coefficients (..., n_modes) -> real grid values (..., grid_size).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> f = np.exp(np.cos(b.grid))
+        >>> bool(np.allclose(b.backward(b.forward(f)), f))  # the grid round trip is exact
+        True
+        """
         c = np.asarray(c)
         if c.shape[-1] != self.n_modes:
             raise ValueError(f"coefficients must have {self.n_modes} entries on the last axis, "
@@ -122,21 +178,50 @@ class CircleBasis:
         return out
 
     def evaluate(self, c: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        """Evaluate the series with coefficients c (n_modes,) at arbitrary angles."""
+        """Evaluate the series with coefficients c (n_modes,) at arbitrary angles.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> c = b.forward(1 + np.cos(3 * b.grid))
+        >>> np.round(b.evaluate(c, [0.0, np.pi / 3]), 12)
+        array([2., 0.])
+        """
         theta = np.asarray(theta, dtype=float)
         e = np.exp(1j * np.multiply.outer(theta, self.degrees[1:]))
         return np.real(c[0]) + 2.0 * np.real(e @ c[1:])
 
     # -- calculus ---------------------------------------------------------------------
     def multiplier(self, g: np.ndarray) -> np.ndarray:
-        """Per-degree multiplier g_l (length > max_degree) as a per-coefficient array."""
+        """Per-degree multiplier g_l (length > max_degree) as a per-coefficient array.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> b.multiplier(np.arange(10.0))  # g_l for l = 0..7
+        array([0., 1., 2., 3., 4., 5., 6., 7.])
+        """
         g = np.asarray(g)
         if g.shape[0] <= self.max_degree:
             raise ValueError(f"multiplier needs {self.max_degree + 1} degrees, got {g.shape[0]}")
         return g[self.degrees]
 
     def derivative(self, c: np.ndarray) -> np.ndarray:
-        """Coefficients of d/dtheta."""
+        """Coefficients of d/dtheta.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> c = b.derivative(b.forward(np.sin(b.grid)))
+        >>> bool(np.allclose(b.backward(c), np.cos(b.grid)))
+        True
+        """
         return self._ik * c
 
     def grad(self, c: np.ndarray) -> np.ndarray:
@@ -144,43 +229,137 @@ class CircleBasis:
 
         A vector field on the circle is stored by its single component along
         d/dtheta; ``div`` takes fields in the same layout.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> v = b.grad(b.forward(np.cos(2 * b.grid)))
+        >>> v.shape, bool(np.allclose(v[0], -2 * np.sin(2 * b.grid)))
+        ((1, 24), True)
         """
         return self.backward(self._ik * c)[np.newaxis]
 
     def div(self, v: np.ndarray) -> np.ndarray:
-        """Coefficients of the divergence of a grid vector field v of shape (1, grid_size)."""
+        """Coefficients of the divergence of a grid vector field v of shape (1, grid_size).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> c = b.div(np.sin(b.grid)[np.newaxis])  # d/dtheta sin = cos
+        >>> bool(np.allclose(b.backward(c), np.cos(b.grid)))
+        True
+        """
         return self._ik * self.forward(v[0])
 
     def integrate(self, f: np.ndarray) -> np.ndarray:
-        """Integral of grid values against sigma over the last axis (spectrally accurate)."""
+        """Integral of grid values against sigma over the last axis (spectrally accurate).
+
+        Examples
+        --------
+        ``∫ e^{beta cos theta} d sigma = I_0(beta)``:
+
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> from scipy.special import i0
+        >>> bool(abs(b.integrate(np.exp(np.cos(b.grid))) - i0(1.0)) < 1e-15)
+        True
+        """
         return np.mean(f, axis=-1)
 
     def mass(self, c: np.ndarray) -> np.ndarray:
-        """Integral against sigma of the series c (its k = 0 coefficient)."""
+        """Integral against sigma of the series c (its k = 0 coefficient).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> float(b.mass(b.forward(2 + np.cos(b.grid))))
+        2.0
+        """
         return np.real(np.asarray(c)[..., 0])
 
     def inner(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """int f g d sigma for real series a, b (Parseval)."""
+        """int f g d sigma for real series a, b (Parseval).
+
+        Examples
+        --------
+        ``∫ cos^2 d sigma = 1/2``:
+
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> c = b.forward(np.cos(b.grid))
+        >>> float(b.inner(c, c))
+        0.5
+        """
         prod = np.real(a * np.conj(b))
         return prod[..., 0] + 2.0 * np.sum(prod[..., 1:], axis=-1)
 
     def amplitude(self, c: np.ndarray, k: int) -> np.ndarray:
-        """Order parameter |rho_k| = |int rho e^{-ik theta} d sigma| of mode k."""
+        """Order parameter |rho_k| = |int rho e^{-ik theta} d sigma| of mode k.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> rho = 1 + 0.4 * np.cos(b.grid) + 0.2 * np.sin(2 * b.grid)
+        >>> [round(float(b.amplitude(b.forward(rho), k)), 12) for k in (1, 2)]
+        [0.2, 0.1]
+        """
         return np.abs(np.asarray(c)[..., k])
 
     def tail(self, c: np.ndarray) -> np.ndarray:
-        """Resolution indicator: max |c_k| over the top eighth of the modes, over |c_0|."""
+        """Resolution indicator: max |c_k| over the top eighth of the modes, over |c_0|.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> bool(b.tail(b.forward(1 + np.cos(b.grid))) < 1e-15)  # nothing in the top modes
+        True
+        >>> round(float(b.tail(b.forward(1 + np.cos(7 * b.grid)))), 12)  # |c_7| / |c_0|
+        0.5
+        """
         c = np.asarray(c)
         m = max(1, self.n_modes // 8)
         return np.max(np.abs(c[..., -m:]), axis=-1) / np.maximum(np.abs(c[..., 0]), 1e-300)
 
     # -- resolution changes -----------------------------------------------------------
     def with_max_degree(self, max_degree: int) -> CircleBasis:
-        """A basis of the same kind keeping wavenumbers up to ``max_degree``."""
+        """A basis of the same kind keeping wavenumbers up to ``max_degree``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> b.with_max_degree(15).n_modes
+        16
+        """
         return CircleBasis(int(max_degree) + 1, dealias=self.dealias, fft=self.fft.name)
 
     def convert(self, c: np.ndarray, other: CircleBasis) -> np.ndarray:
-        """Coefficients c of this basis expressed in ``other`` (zero-padded or truncated)."""
+        """Coefficients c of this basis expressed in ``other`` (zero-padded or truncated).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> c = b.forward(1 + np.cos(b.grid))
+        >>> big = mf.CircleBasis(16)
+        >>> c2 = b.convert(c, big)
+        >>> c2.shape, bool(np.allclose(big.backward(c2), 1 + np.cos(big.grid)))
+        ((16,), True)
+        """
         c = np.asarray(c)
         out = np.zeros(c.shape[:-1] + other.coeff_shape, dtype=complex)
         m = min(self.n_modes, other.n_modes)
@@ -190,21 +369,59 @@ class CircleBasis:
     # -- real coordinates (for Newton, continuation and stability) -------------------------
     @property
     def n_real(self) -> int:
-        """Number of real coordinates of a coefficient array without its degree-0 entry."""
+        """Number of real coordinates of a coefficient array without its degree-0 entry.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> b.n_real  # Re and Im of c_1..c_7
+        14
+        """
         return 2 * (self.n_modes - 1)
 
     @property
     def real_degrees(self) -> np.ndarray:
-        """Degree of each real coordinate: (Re c_1..c_K-1, Im c_1..c_K-1)."""
+        """Degree of each real coordinate: (Re c_1..c_K-1, Im c_1..c_K-1).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> b.real_degrees
+        array([1, 2, 3, 4, 5, 6, 7, 1, 2, 3, 4, 5, 6, 7])
+        """
         return np.concatenate([self.degrees[1:], self.degrees[1:]])
 
     def to_real(self, c: np.ndarray) -> np.ndarray:
-        """Coefficients (..., n_modes) -> real coordinates (..., n_real), degree 0 dropped."""
+        """Coefficients (..., n_modes) -> real coordinates (..., n_real), degree 0 dropped.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> x = b.to_real(b.forward(1 + np.cos(b.grid) - np.sin(2 * b.grid)))
+        >>> np.round(x[[0, 1, 7, 8]], 12) + 0.0  # Re c_1, Re c_2, Im c_1, Im c_2
+        array([0.5, 0. , 0. , 0.5])
+        """
         c = np.asarray(c)
         return np.concatenate([c[..., 1:].real, c[..., 1:].imag], axis=-1)
 
     def from_real(self, x: np.ndarray, mass=1.0) -> np.ndarray:
-        """Real coordinates (..., n_real) -> coefficients, with c_0 = mass."""
+        """Real coordinates (..., n_real) -> coefficients, with c_0 = mass.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> c = b.forward(1 + np.cos(b.grid))
+        >>> bool(np.allclose(b.from_real(b.to_real(c)), c))  # c_0 = mass = 1
+        True
+        """
         x = np.asarray(x, dtype=float)
         k = self.n_modes - 1
         c = np.empty(x.shape[:-1] + (self.n_modes,), dtype=complex)
@@ -217,6 +434,17 @@ class CircleBasis:
 
         ``symmetric``: even in theta (cosine series: removes the rotation);
         ``period``: 2 pi/period-periodic (only wavenumbers in period * Z).
+
+        Examples
+        --------
+        Even, pi-periodic densities use the cosines of even wavenumbers only:
+
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> m = b.subspace_mask(symmetric=True, period=2)
+        >>> b.real_degrees[m]
+        array([2, 4, 6])
         """
         if isinstance(period, bool) or not isinstance(period, int | np.integer) or period < 1:
             raise ValueError(f"period must be an integer >= 1, got {period!r}")
@@ -225,11 +453,30 @@ class CircleBasis:
 
     def branch_mask(self, k: int) -> np.ndarray:
         """Real coordinates of the invariant subspace holding the branch born at mode k:
-        even, 2 pi/k-periodic densities (k-cluster states)."""
+        even, 2 pi/k-periodic densities (k-cluster states).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> b.real_degrees[b.branch_mask(3)]  # the 3-cluster branch: cos(3 t), cos(6 t)
+        array([3, 6])
+        """
         return self.subspace_mask(symmetric=True, period=k)
 
     def vector_norm(self, v: np.ndarray) -> np.ndarray:
-        """Pointwise length of a grid vector field in this basis's layout (1, ..., grid)."""
+        """Pointwise length of a grid vector field in this basis's layout (1, ..., grid).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> v = b.grad(b.forward(np.cos(b.grid)))  # -sin
+        >>> bool(np.allclose(b.vector_norm(v), np.abs(np.sin(b.grid))))
+        True
+        """
         return np.abs(v[0])
 
     def invariant_blocks(self, c: np.ndarray, rtol: float = 1e-12) -> list[np.ndarray]:
@@ -238,6 +485,18 @@ class CircleBasis:
         An even state (Im c = 0) decouples cosine (Re) and sine (Im) coordinates; a state
         with period 2 pi/k (c_j = 0 unless k | j) couples only wavenumbers j with
         j = +-r (mod k). At the uniform state every wavenumber is its own block.
+
+        Examples
+        --------
+        At an even, pi-periodic state the cosines and sines of the even and of the odd
+        wavenumbers form four blocks:
+
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> blocks = b.invariant_blocks(b.forward(1 + 0.3 * np.cos(2 * b.grid)))
+        >>> [b.real_degrees[blk].tolist() for blk in blocks]
+        [[2, 4, 6], [2, 4, 6], [1, 3, 5, 7], [1, 3, 5, 7]]
         """
         c = np.asarray(c)
         k_all = self.degrees[1:]
@@ -259,21 +518,54 @@ class CircleBasis:
         return blocks
 
     def rotation_generators(self, c: np.ndarray) -> list[np.ndarray]:
-        """Tangent vectors of the rotation orbit of c (d/dtheta of the density)."""
+        """Tangent vectors of the rotation orbit of c (d/dtheta of the density).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> (t,) = b.rotation_generators(b.forward(np.cos(b.grid)))
+        >>> bool(np.allclose(b.backward(t), -np.sin(b.grid)))
+        True
+        """
         return [self._ik * np.asarray(c)]
 
     # -- conversions ------------------------------------------------------------------
     @staticmethod
     def to_dtheta(rho: np.ndarray) -> np.ndarray:
-        """Density w.r.t. sigma -> density w.r.t. d(theta) on [0, 2 pi) (divide by 2 pi)."""
+        """Density w.r.t. sigma -> density w.r.t. d(theta) on [0, 2 pi) (divide by 2 pi).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> bool(np.isclose(mf.CircleBasis.to_dtheta(1.0), 1 / (2 * np.pi)))  # uniform
+        True
+        """
         return np.asarray(rho) / (2 * np.pi)
 
     @staticmethod
     def from_dtheta(p: np.ndarray) -> np.ndarray:
-        """Density w.r.t. d(theta) on [0, 2 pi) -> density w.r.t. sigma (times 2 pi)."""
+        """Density w.r.t. d(theta) on [0, 2 pi) -> density w.r.t. sigma (times 2 pi).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> float(mf.CircleBasis.from_dtheta(1 / (2 * np.pi)))  # uniform on [0, 2 pi)
+        1.0
+        """
         return np.asarray(p) * (2 * np.pi)
 
     @staticmethod
     def from_unit_interval(p: np.ndarray) -> np.ndarray:
-        """Density of theta / (2 pi) on [0, 1) -> density w.r.t. sigma (the same numbers)."""
+        """Density of theta / (2 pi) on [0, 1) -> density w.r.t. sigma (the same numbers).
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> mf.CircleBasis.from_unit_interval([1.0, 1.0])  # uniform on [0, 1): rho = 1
+        array([1., 1.])
+        """
         return np.asarray(p, dtype=float).copy()

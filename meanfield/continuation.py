@@ -44,7 +44,18 @@ PARAMS = ("kappa", "noise", "beta")
 
 
 def model_at(model, param: str, value: float):
-    """``model`` with the continuation parameter set to ``value``."""
+    """``model`` with the continuation parameter set to ``value``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> from meanfield import continuation
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> continuation.model_at(model, "noise", 0.5)  # noise = 1/kappa
+    MeanFieldModel(AttentionKernel(beta=3.0), kappa=2.0, dynamics='usa', dim=2)
+    """
     if param == "kappa":
         return model.replace(kappa=value)
     if param == "noise":
@@ -59,7 +70,18 @@ def model_at(model, param: str, value: float):
 
 
 def param_of(model, param: str) -> float:
-    """Current value of the continuation parameter in ``model``."""
+    """Current value of the continuation parameter in ``model``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> from meanfield import continuation
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> continuation.param_of(model, "beta"), continuation.param_of(model, "noise")
+    (3.0, 1.0)
+    """
     if param == "kappa":
         return model.kappa
     if param == "noise":
@@ -70,7 +92,24 @@ def param_of(model, param: str) -> float:
 
 
 class BranchSystem:
-    """R(x, p) = 0 on a subspace of a basis, with its derivatives."""
+    """R(x, p) = 0 on a subspace of a basis, with its derivatives.
+
+    Examples
+    --------
+    The 1-cluster branch lives on the even cosine coordinates (31 of them with 32 modes);
+    a stationary state is a zero of the residual:
+
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> from meanfield import continuation
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> bs = continuation.BranchSystem(model, basis, "kappa", mode=1)
+    >>> st = mf.stationary_state(model, basis, mf.initial.von_mises(basis, 6.0))
+    >>> y = bs.y_of(st.coeffs, 1.0)  # (cosine coordinates of the state, kappa)
+    >>> bs.n, y.shape, bool(np.max(np.abs(bs.residual(y))) < 1e-12)
+    (31, (32,), True)
+    """
 
     def __init__(self, model, basis, param: str, mode: int = 1):
         if param not in PARAMS:
@@ -82,6 +121,21 @@ class BranchSystem:
         self._cache: dict[float, _System] = {}
 
     def system(self, p: float) -> _System:
+        """The Newton system (stationary equation on the branch subspace) at parameter p.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> from meanfield import continuation
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> bs = continuation.BranchSystem(model, basis, "kappa", mode=1)
+        >>> st = mf.stationary_state(model, basis, mf.initial.von_mises(basis, 6.0))
+        >>> y = bs.y_of(st.coeffs, 1.0)  # (cosine coordinates of the state, kappa)
+        >>> bool(np.max(np.abs(bs.system(1.0).residual(y[:-1]))) < 1e-12)
+        True
+        """
         p = float(p)
         sys_ = self._cache.get(p)
         if sys_ is None:
@@ -92,10 +146,39 @@ class BranchSystem:
         return sys_
 
     def residual(self, y: np.ndarray) -> np.ndarray:
+        """Residual R(x, p) of the scaled stationary equation at ``y = (x, p)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> from meanfield import continuation
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> bs = continuation.BranchSystem(model, basis, "kappa", mode=1)
+        >>> st = mf.stationary_state(model, basis, mf.initial.von_mises(basis, 6.0))
+        >>> y = bs.y_of(st.coeffs, 1.0)  # (cosine coordinates of the state, kappa)
+        >>> bool(np.max(np.abs(bs.residual(y))) < 1e-12)
+        True
+        """
         return self.system(y[-1]).residual(y[:-1])
 
     def jacobian(self, y: np.ndarray) -> np.ndarray:
-        """[dR/dx | dR/dp], shape (n, n + 1); dR/dp by central differences (error ~1e-12)."""
+        """[dR/dx | dR/dp], shape (n, n + 1); dR/dp by central differences (error ~1e-12).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> from meanfield import continuation
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> bs = continuation.BranchSystem(model, basis, "kappa", mode=1)
+        >>> st = mf.stationary_state(model, basis, mf.initial.von_mises(basis, 6.0))
+        >>> y = bs.y_of(st.coeffs, 1.0)  # (cosine coordinates of the state, kappa)
+        >>> bs.jacobian(y).shape
+        (31, 32)
+        """
         x, p = y[:-1], float(y[-1])
         jx = self.system(p).jacobian(x)
         h = 1e-6 * max(1.0, abs(p))
@@ -103,17 +186,78 @@ class BranchSystem:
         return np.column_stack([jx, jp])
 
     def coeffs(self, y: np.ndarray) -> np.ndarray:
+        """Full coefficient array of the point ``y = (x, p)`` (mass 1).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> from meanfield import continuation
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> bs = continuation.BranchSystem(model, basis, "kappa", mode=1)
+        >>> st = mf.stationary_state(model, basis, mf.initial.von_mises(basis, 6.0))
+        >>> y = bs.y_of(st.coeffs, 1.0)  # (cosine coordinates of the state, kappa)
+        >>> bool(np.allclose(bs.coeffs(y), st.coeffs))
+        True
+        """
         return self.system(y[-1]).coeffs(y[:-1])
 
     def y_of(self, c: np.ndarray, p: float) -> np.ndarray:
+        """The point ``(x, p)`` of coefficients c at parameter p (inverse of :meth:`coeffs`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> from meanfield import continuation
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> bs = continuation.BranchSystem(model, basis, "kappa", mode=1)
+        >>> st = mf.stationary_state(model, basis, mf.initial.von_mises(basis, 6.0))
+        >>> y = bs.y_of(st.coeffs, 1.0)  # (cosine coordinates of the state, kappa)
+        >>> round(float(y[-1]), 12), round(float(y[0]), 6)  # kappa, rho_1
+        (1.0, 0.911615)
+        """
         return np.append(self.basis.to_real(c)[self.mask], p)
 
     def refined(self, factor: int = 2) -> BranchSystem:
+        """The same system on a basis with ``factor`` times as many modes.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> from meanfield import continuation
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> bs = continuation.BranchSystem(model, basis, "kappa", mode=1)
+        >>> st = mf.stationary_state(model, basis, mf.initial.von_mises(basis, 6.0))
+        >>> y = bs.y_of(st.coeffs, 1.0)  # (cosine coordinates of the state, kappa)
+        >>> bs.refined().basis.n_modes
+        64
+        """
         return BranchSystem(self.model, self.basis.with_max_degree(
             factor * (self.basis.max_degree + 1) - 1), self.param, self.mode)
 
     def transfer(self, y: np.ndarray, other: BranchSystem, tangent: bool = False) -> np.ndarray:
-        """A point (or tangent, mass 0) of this system expressed in ``other``."""
+        """A point (or tangent, mass 0) of this system expressed in ``other``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> from meanfield import continuation
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> basis = mf.CircleBasis(32)
+        >>> bs = continuation.BranchSystem(model, basis, "kappa", mode=1)
+        >>> st = mf.stationary_state(model, basis, mf.initial.von_mises(basis, 6.0))
+        >>> y = bs.y_of(st.coeffs, 1.0)  # (cosine coordinates of the state, kappa)
+        >>> fine = bs.refined()
+        >>> y2 = bs.transfer(y, fine)
+        >>> y2.shape, bool(np.allclose(fine.coeffs(y2)[:32], st.coeffs))  # zero-padded
+        ((64,), True)
+        """
         full = np.zeros(self.basis.n_real)
         full[self.mask] = y[:-1]
         c = self.basis.from_real(full, mass=0.0 if tangent else 1.0)
@@ -218,6 +362,19 @@ def uniform_growth_rate(model, basis, param: str, k: int, p: float) -> float:
 
     Taken from the numerically assembled Jacobian (not from the closed form), so that the
     bifurcation points are located independently of DESIGN.md's formula.
+
+    Examples
+    --------
+    It agrees with the closed form ``sigma_1 = I_1(beta)/beta - 1/kappa``:
+
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> from meanfield import continuation
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> rate = continuation.uniform_growth_rate(model, basis, "kappa", 1, 1.0)
+    >>> bool(abs(rate - model.growth_rates(1)[1]) < 1e-12)
+    True
     """
     bs = BranchSystem(model, basis, param, mode=k)
     i = _mode_coordinate(bs, k)
@@ -227,7 +384,22 @@ def uniform_growth_rate(model, basis, param: str, k: int, p: float) -> float:
 
 def bifurcation_points_of_uniform(model, basis, param: str, bounds, k: int,
                                   n_scan: int = 64) -> list[float]:
-    """Parameter values in ``bounds`` where mode k of rho = 1 changes stability."""
+    """Parameter values in ``bounds`` where mode k of rho = 1 changes stability.
+
+    Examples
+    --------
+    Mode 1 destabilizes at ``kappa_1 = beta / I_1(beta)``:
+
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> from meanfield import continuation
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> from scipy.special import iv
+    >>> (k1,) = continuation.bifurcation_points_of_uniform(model, basis, "kappa", (0.2, 2.0), 1)
+    >>> bool(abs(k1 - 3.0 / iv(1, 3.0)) < 1e-12)
+    True
+    """
     lo, hi = bounds
     grid = np.linspace(lo, hi, n_scan)
     vals = np.array([uniform_growth_rate(model, basis, param, k, p) for p in grid])
@@ -301,6 +473,20 @@ def trace_branch(bs: BranchSystem, y0: np.ndarray, t0: np.ndarray, k: int, bound
 
     Returns (branch data dict, folds, crossings) where folds and crossings are lists of
     (y, bs) at the located special points (crossings: F = F_uniform).
+
+    Examples
+    --------
+    :func:`bifurcation_diagram` calls it once per mode; its results are the diagram's branches:
+
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> from meanfield import continuation
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> d = mf.bifurcation_diagram(model, basis, "kappa", (0.6, 1.0), modes=(1,))
+    >>> br = d.branches[0]
+    >>> br.mode, br.message
+    (1, 'reached the bound kappa=1')
     """
     lo, hi = bounds
     branch = {key: [] for key in ("param", "amplitude", "free_energy", "stable",
@@ -576,6 +762,17 @@ def first_bifurcation(model, basis=None, amplitude: float = 1e-2) -> Bifurcation
 
     The kind comes from the curvature c in kappa = kappa_1 (1 + c a^2): supercritical
     (c > 0), subcritical (c < 0); see :func:`bifurcation_diagram`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> from meanfield import continuation
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> bp = continuation.first_bifurcation(model, basis)
+    >>> bp.kind, round(bp.param, 10), bool(abs(bp.param - bp.closed_form) < 1e-12)
+    ('subcritical', 0.7588462084, True)
     """
     basis = basis if basis is not None else _circle_basis_for(model)
     guess = _closed_form_threshold(model, "kappa", 1)
@@ -608,6 +805,13 @@ class PhaseDiagram:
         its free energy crosses the uniform state's (nan for continuous transitions).
     beta_star : float
         The tricritical beta where the curvature changes sign (nan if not bracketed).
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> pd = mf.phase_diagram([2.0, 3.0])
+    >>> pd.kind, round(pd.beta_star, 8)  # tricritical beta_* of the circle
+    (['supercritical', 'subcritical'], 2.44691834)
     """
 
     beta: np.ndarray
@@ -621,16 +825,53 @@ class PhaseDiagram:
     dynamics: str = "usa"
 
     def to_dict(self) -> dict:
+        """The diagram as JSON-ready data (arrays, kinds, beta_star).
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> pd = mf.phase_diagram([2.0, 3.0])
+        >>> sorted(pd.to_dict())  # doctest: +NORMALIZE_WHITESPACE
+        ['beta', 'beta_star', 'curvature', 'dim', 'dynamics', 'kappa_1', 'kappa_c',
+         'kappa_fold', 'kind']
+        """
         return {"dim": self.dim, "dynamics": self.dynamics, "beta_star": self.beta_star,
                 "beta": self.beta, "kappa_1": self.kappa_1, "curvature": self.curvature,
                 "kind": list(self.kind), "kappa_fold": self.kappa_fold, "kappa_c": self.kappa_c}
 
     def to_json(self, path) -> None:
+        """Write :meth:`to_dict` to ``path`` as JSON, atomically.
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> pd = mf.phase_diagram([2.0, 3.0])
+        >>> import json
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     pd.to_json(Path(tmp) / "phase.json")
+        ...     data = json.loads((Path(tmp) / "phase.json").read_text())
+        >>> data["kind"], data["kappa_c"][0]  # nan written as a string
+        (['supercritical', 'subcritical'], 'nan')
+        """
         from . import io
 
         io.write_json(path, self.to_dict())
 
     def table(self) -> str:
+        """Fixed-width text table, one row per beta, and the tricritical beta_*.
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> pd = mf.phase_diagram([2.0, 3.0])
+        >>> print(pd.table())
+            beta        kappa_1           kind   curvature c     kappa_fold        kappa_c
+          2.0000   1.2573580162  supercritical   1.17968e-01            nan            nan
+          3.0000   0.7588462084    subcritical  -1.57203e-01   0.7502601061   0.7521877664
+        tricritical beta_* = 2.4469183396
+        """
         rows = [f"{'beta':>8} {'kappa_1':>14} {'kind':>14} {'curvature c':>13} "
                 f"{'kappa_fold':>14} {'kappa_c':>14}"]
         for i, b in enumerate(self.beta):
@@ -642,7 +883,18 @@ class PhaseDiagram:
 
     def plot(self, path=None):
         """Top: kappa_1(beta), kappa_c and the fold in the (beta, kappa) plane, with beta_*.
-        Bottom: their relative distance below kappa_1 (the first-order window)."""
+        Bottom: their relative distance below kappa_1 (the first-order window).
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import meanfield as mf
+        >>> pd = mf.phase_diagram([2.0, 3.0])
+        >>> fig = pd.plot()
+        >>> len(fig.axes)
+        2
+        """
         import matplotlib.pyplot as plt
 
         fig, (ax, ax2) = plt.subplots(2, 1, figsize=(6.5, 6.5), sharex=True,
@@ -686,6 +938,18 @@ def phase_diagram(beta_values, *, dim: int = 2, dynamics: str = "usa", basis_fac
         Sphere S^{dim-1}; the default basis factory covers the circle (dim = 2).
     basis_factory : callable, optional
         beta -> basis resolving the kernel at that beta.
+
+    Examples
+    --------
+    On the circle the first transition is continuous below beta_* = 2.4469... and first order
+    above, where the 1-cluster branch folds at kappa_fold < kappa_c < kappa_1:
+
+    >>> import meanfield as mf
+    >>> pd = mf.phase_diagram([2.0, 3.0])
+    >>> pd.kind
+    ['supercritical', 'subcritical']
+    >>> bool(pd.kappa_fold[1] < pd.kappa_c[1] < pd.kappa_1[1])
+    True
     """
     from .model import MeanFieldModel
 

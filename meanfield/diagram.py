@@ -106,6 +106,15 @@ class Branch:
         Spectral coefficients of each point (lengths follow n_modes).
     message : str
         Why the continuation of this branch stopped.
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> d = mf.bifurcation_diagram(model, mf.CircleBasis(32), "kappa", (0.6, 1.0), modes=(1,))
+    >>> br = d.branches[0]
+    >>> br.mode, br.param_name, br.param.shape == br.amplitude.shape == br.free_energy.shape
+    (1, 'kappa', True)
     """
 
     mode: int
@@ -127,6 +136,15 @@ class BifurcationPoint:
     ``kind`` is "supercritical", "subcritical", "transcritical" or "degenerate";
     ``curvature`` is c in param = param_k (1 + c a^2 + ...) with a the branch amplitude;
     ``closed_form`` is the reference value beta/lambda_k(beta) (kappa) when known, else nan.
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> d = mf.bifurcation_diagram(model, mf.CircleBasis(32), "kappa", (0.6, 1.0), modes=(1,))
+    >>> bp = d.bifurcation_points[0]
+    >>> bp.mode, bp.kind, bool(abs(bp.param - bp.closed_form) < 1e-12)
+    (1, 'subcritical', True)
     """
 
     param: float
@@ -138,7 +156,17 @@ class BifurcationPoint:
 
 @dataclass
 class Fold:
-    """A fold (saddle-node, turning point) of branch ``mode``."""
+    """A fold (saddle-node, turning point) of branch ``mode``.
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> d = mf.bifurcation_diagram(model, mf.CircleBasis(32), "kappa", (0.6, 1.0), modes=(1,))
+    >>> f = d.folds[0]
+    >>> f.mode, round(f.param, 8), round(f.amplitude, 4)
+    (1, 0.75026011, 0.3927)
+    """
 
     param: float
     mode: int
@@ -149,7 +177,17 @@ class Fold:
 @dataclass
 class Transition:
     """A first-order transition: the global free-energy minimizer jumps from the uniform
-    state to branch ``mode`` (with order parameter jumping from 0 to ``amplitude``)."""
+    state to branch ``mode`` (with order parameter jumping from 0 to ``amplitude``).
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> d = mf.bifurcation_diagram(model, mf.CircleBasis(32), "kappa", (0.6, 1.0), modes=(1,))
+    >>> tr = d.first_order_transitions[0]
+    >>> tr.kind, round(tr.param, 8), round(tr.amplitude, 4)  # kappa_c, jump of |rho_1|
+    ('first-order', 0.75218777, 0.4815)
+    """
 
     param: float
     mode: int
@@ -163,6 +201,14 @@ class BifurcationDiagram:
 
     ``uniform_param`` / ``uniform_free_energy`` / ``uniform_morse_index`` sample the
     uniform state rho = 1 on a grid of the parameter.
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> d = mf.bifurcation_diagram(model, mf.CircleBasis(32), "kappa", (0.6, 1.0), modes=(1,))
+    >>> len(d.branches), d.param_name, d.bounds
+    (1, 'kappa', (0.6, 1.0))
     """
 
     model: object
@@ -281,6 +327,16 @@ class BifurcationDiagram:
         ------
         ValueError
             If no stable state of the diagram (uniform grid nor branch) covers ``p``.
+
+        Examples
+        --------
+        Below kappa_c = 0.7522 the uniform state is the global minimizer, above it the 1-cluster:
+
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> d = mf.bifurcation_diagram(model, mf.CircleBasis(32), "kappa", (0.6, 1.0), modes=(1,))
+        >>> d.minimizer(0.7)[:2], d.minimizer(0.9)[:2]
+        (('uniform', 0), ('mode 1', 1))
         """
         label, mode, f, _ = self._argmin(float(p))
         return label, mode, f
@@ -299,6 +355,15 @@ class BifurcationDiagram:
             ``param`` (n,) float, ``mode`` (n,) int (0 = uniform, -1 where no state is
             defined), ``free_energy`` (n,) float and ``amplitude`` (n,) float (order
             parameter of the minimizer, 0 for the uniform state), nan where undefined.
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> d = mf.bifurcation_diagram(model, mf.CircleBasis(32), "kappa", (0.6, 1.0), modes=(1,))
+        >>> m = d.minimizer_map(5)
+        >>> m["param"], m["mode"]
+        (array([0.6, 0.7, 0.8, 0.9, 1. ]), array([0, 0, 1, 1, 1]))
         """
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
@@ -327,6 +392,18 @@ class BifurcationDiagram:
         dict
             Keys ``param_name``, ``bounds``, ``model``, ``wall_time``, ``branches``,
             ``bifurcation_points``, ``folds``, ``first_order_transitions``, ``uniform``.
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> d = mf.bifurcation_diagram(model, mf.CircleBasis(32), "kappa", (0.6, 1.0), modes=(1,))
+        >>> data = d.to_dict()
+        >>> sorted(data)  # doctest: +NORMALIZE_WHITESPACE
+        ['bifurcation_points', 'bounds', 'branches', 'first_order_transitions', 'folds',
+         'model', 'param_name', 'uniform', 'wall_time']
+        >>> data["bifurcation_points"][0]["kind"]
+        'subcritical'
         """
         branches = [{
             "mode": int(b.mode),
@@ -377,6 +454,19 @@ class BifurcationDiagram:
         -------
         Path
             The written file.
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> d = mf.bifurcation_diagram(model, mf.CircleBasis(32), "kappa", (0.6, 1.0), modes=(1,))
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = d.to_json(Path(tmp) / "diagram.json")
+        ...     back = mf.BifurcationDiagram.from_json(path)
+        >>> back.folds[0].param == d.folds[0].param, back.model is None
+        (True, True)
         """
         return write_json(path, self.to_dict())
 
@@ -394,6 +484,18 @@ class BifurcationDiagram:
         Returns
         -------
         BifurcationDiagram
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> d = mf.bifurcation_diagram(model, mf.CircleBasis(32), "kappa", (0.6, 1.0), modes=(1,))
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     back = mf.BifurcationDiagram.from_json(d.to_json(Path(tmp) / "d.json"))
+        >>> [(p.mode, p.kind) for p in back.bifurcation_points]
+        [(1, 'subcritical')]
         """
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
@@ -411,6 +513,15 @@ class BifurcationDiagram:
         Returns
         -------
         BifurcationDiagram
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> d = mf.bifurcation_diagram(model, mf.CircleBasis(32), "kappa", (0.6, 1.0), modes=(1,))
+        >>> back = mf.BifurcationDiagram.from_dict(d.to_dict())
+        >>> back.table() == d.table()
+        True
         """
         name = data["param_name"]
         branches = [Branch(
@@ -470,6 +581,20 @@ class BifurcationDiagram:
         -------
         Path
             The written file.
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> d = mf.bifurcation_diagram(model, mf.CircleBasis(32), "kappa", (0.6, 1.0), modes=(1,))
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import numpy as np
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     data = np.load(d.to_npz(Path(tmp) / "diagram.npz"))
+        ...     n_branches, n_points = int(data["n_branches"]), data["branch0_param"].size
+        >>> n_branches, n_points == d.branches[0].param.size
+        (1, True)
         """
         arrays: dict[str, np.ndarray] = {
             "param_name": np.array(self.param_name),
@@ -513,6 +638,16 @@ class BifurcationDiagram:
         Folds and bifurcation points are where such changes are expected; any other entry
         is a secondary bifurcation of the branch (located to the spacing of its points).
         Each entry: mode, param (midpoint), param_interval, morse_before, morse_after.
+
+        Examples
+        --------
+        The subcritical 1-cluster branch leaves kappa_1 unstable and regains stability at its fold:
+
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> d = mf.bifurcation_diagram(model, mf.CircleBasis(32), "kappa", (0.6, 1.0), modes=(1,))
+        >>> [(c["morse_before"], c["morse_after"]) for c in d.stability_changes()]
+        [(0, 1), (1, 0)]
         """
         out = []
         for br in self.branches:
@@ -538,6 +673,17 @@ class BifurcationDiagram:
         -------
         str
             The table, lines joined by newlines (no trailing newline).
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> d = mf.bifurcation_diagram(model, mf.CircleBasis(32), "kappa", (0.6, 1.0), modes=(1,))
+        >>> for line in d.table().splitlines()[2:]:
+        ...     print(line.split()[:3])
+        ['bifurcation', '1', '0.758846208431']
+        ['fold', '1', '0.750260106103']
+        ['first-order', '1', '0.752187766367']
         """
         header = (f"{'point':<12} {'mode':>4} {self.param_name:>19} {'type':<14} "
                   f"{'closed form':>19} {'difference':>11} {'amplitude':>12}")
@@ -584,6 +730,17 @@ class BifurcationDiagram:
         Returns
         -------
         matplotlib.figure.Figure
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+        >>> d = mf.bifurcation_diagram(model, mf.CircleBasis(32), "kappa", (0.6, 1.0), modes=(1,))
+        >>> fig = d.plot()
+        >>> len(fig.axes)  # amplitude and F - F_uniform panels
+        2
         """
         import matplotlib.pyplot as plt
         from matplotlib.lines import Line2D

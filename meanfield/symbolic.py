@@ -66,6 +66,14 @@ def gegenbauer(l: int, dim: int) -> sp.Poly:
 
     d = 2: Chebyshev T_l; d = 3: Legendre P_l. Recurrence
     P_{l+1} = ((2l + d - 2) t P_l - l P_{l-1}) / (l + d - 2).
+
+    Examples
+    --------
+    >>> from meanfield import symbolic
+    >>> symbolic.gegenbauer(2, 3).as_expr()  # Legendre P_2
+    3*t**2/2 - 1/2
+    >>> symbolic.gegenbauer(2, 2).as_expr()  # Chebyshev T_2
+    2*t**2 - 1
     """
     dim = _check_dim(dim)
     if l == 0:
@@ -79,7 +87,14 @@ def gegenbauer(l: int, dim: int) -> sp.Poly:
 
 
 def harmonic_dimension(l: int, dim: int):
-    """N(d, l): dimension of the degree-l spherical harmonics on S^{d-1} (so <P_l^2> = 1/N)."""
+    """N(d, l): dimension of the degree-l spherical harmonics on S^{d-1} (so <P_l^2> = 1/N).
+
+    Examples
+    --------
+    >>> from meanfield import symbolic
+    >>> symbolic.harmonic_dimension(2, 3), symbolic.harmonic_dimension(3, 2)  # 2l + 1; 2
+    (5, 2)
+    """
     dim = _check_dim(dim)
     if l == 0:
         return sp.Integer(1)
@@ -90,7 +105,16 @@ def harmonic_dimension(l: int, dim: int):
 
 @lru_cache(maxsize=256)
 def linearization(m: int, l: int, dim: int) -> dict[int, sp.Rational]:
-    """Exact L(m, l, n) with P_m P_l = sum_n L(m, l, n) P_n (n = |m-l|, ..., m+l)."""
+    """Exact L(m, l, n) with P_m P_l = sum_n L(m, l, n) P_n (n = |m-l|, ..., m+l).
+
+    Examples
+    --------
+    On S^2: ``t * t = 1/3 + (2/3) P_2(t)``:
+
+    >>> from meanfield import symbolic
+    >>> symbolic.linearization(1, 1, 3)
+    {0: 1/3, 2: 2/3}
+    """
     rest = gegenbauer(m, dim) * gegenbauer(l, dim)
     out: dict[int, sp.Rational] = {}
     for n in range(m + l, -1, -1):
@@ -126,6 +150,14 @@ def kernel_coefficients(kernel, lmax: int, dim: int = 2) -> list[sp.Expr]:
         AttentionKernel / KuramotoKernel instance (numeric beta kept exact as a Float),
         a ZonalKernel built from coefficients, or a sympy expression / callable W(t)
         that is a polynomial in t (expanded exactly in Gegenbauer polynomials).
+
+    Examples
+    --------
+    >>> from meanfield import symbolic
+    >>> symbolic.kernel_coefficients("attention", 1)  # circle: (I_0 - 1)/beta, I_1/beta
+    [(besseli(0, beta) - 1)/beta, besseli(1, beta)/beta]
+    >>> symbolic.kernel_coefficients(lambda t: t**2, 2)  # cos^2 = 1/2 + cos(2 theta)/2
+    [1/2, 0, 1/2]
     """
     dim = _check_dim(dim)
     if isinstance(kernel, str):
@@ -193,6 +225,15 @@ class FourierSystem:
         on the circle, x_k, y_k = Re, Im rho_k.
     params : list of sympy Symbols
         kappa and the kernel's free symbols (beta, W_l).
+
+    Examples
+    --------
+    >>> from meanfield import symbolic
+    >>> fs = symbolic.fourier_system("kuramoto", 2)  # circle, g = (0, 1/2, 0)
+    >>> fs.unknowns, fs.params
+    ([b_1, b_2], [kappa])
+    >>> fs.residuals
+    [-b_1*b_2/2 + b_1/2 - b_1/kappa, b_1**2/4 - b_2/kappa]
     """
 
     residuals: list
@@ -204,20 +245,75 @@ class FourierSystem:
 
     @property
     def equations(self) -> list:
+        """The residuals as sympy equations ``R_l = 0``.
+
+        Examples
+        --------
+        >>> from meanfield import symbolic
+        >>> fs = symbolic.fourier_system("kuramoto", 2)  # circle, g = (0, 1/2, 0)
+        >>> fs.equations[1]
+        Eq(b_1**2/4 - b_2/kappa, 0)
+        """
         return [sp.Eq(r, 0) for r in self.residuals]
 
     def jacobian(self) -> sp.Matrix:
+        """Jacobian matrix dR/db (sympy Matrix) of the residuals in the unknowns.
+
+        Examples
+        --------
+        >>> from meanfield import symbolic
+        >>> fs = symbolic.fourier_system("kuramoto", 2)  # circle, g = (0, 1/2, 0)
+        >>> fs.jacobian().tolist()
+        [[-b_2/2 + 1/2 - 1/kappa, -b_1/2], [b_1/2, -1/kappa]]
+        """
         return sp.Matrix(self.residuals).jacobian(self.unknowns)
 
     def latex(self) -> str:
+        """The system as a LaTeX ``aligned`` block.
+
+        Examples
+        --------
+        >>> from meanfield import symbolic
+        >>> fs = symbolic.fourier_system("kuramoto", 2)  # circle, g = (0, 1/2, 0)
+        >>> print(fs.latex())
+        \\begin{aligned}
+        - \\frac{b_{1} b_{2}}{2} + \\frac{b_{1}}{2} - \\frac{b_{1}}{\\kappa} &= 0 \\\\
+        \\frac{b_{1}^{2}}{4} - \\frac{b_{2}}{\\kappa} &= 0
+        \\end{aligned}
+        """
         return "\\begin{aligned}\n" + " \\\\\n".join(
             sp.latex(r) + " &= 0" for r in self.residuals) + "\n\\end{aligned}"
 
     def pretty(self) -> str:
+        """The equations as sympy's 2-D text rendering, one after the other.
+
+        Examples
+        --------
+        >>> from meanfield import symbolic
+        >>> fs = symbolic.fourier_system("kuramoto", 2)  # circle, g = (0, 1/2, 0)
+        >>> text = fs.pretty()
+        >>> text.count("= 0"), "κ" in text
+        (2, True)
+        """
         return "\n".join(sp.pretty(e) for e in self.equations)
 
     def lambdify(self):
-        """numpy functions residual(x, *params) and jacobian(x, *params)."""
+        """numpy functions residual(x, *params) and jacobian(x, *params).
+
+        Examples
+        --------
+        The uniform state b = 0 solves the system; its Jacobian there is diagonal with entries
+        ``g_l - 1/kappa`` (here g = (0, 1/2, 0) at kappa = 4):
+
+        >>> from meanfield import symbolic
+        >>> fs = symbolic.fourier_system("kuramoto", 2)  # circle, g = (0, 1/2, 0)
+        >>> residual, jacobian = fs.lambdify()
+        >>> residual([0.0, 0.0], 4.0)
+        array([0., 0.])
+        >>> jacobian([0.0, 0.0], 4.0)
+        array([[ 0.25, -0.  ],
+               [ 0.  , -0.25]])
+        """
         modules = [{"besseli": _besseli_numpy}, "numpy"]
         r = sp.lambdify([self.unknowns, *self.params], self.residuals, modules=modules)
         j = sp.lambdify([self.unknowns, *self.params], self.jacobian(), modules=modules)
@@ -257,6 +353,15 @@ def fourier_system(kernel, n_modes: int, dim: int = 2, subspace: str = "even",
         complex Fourier coefficients on the circle (real and imaginary parts; the rotation
         makes its Jacobian singular along rho_k -> i k rho_k); "k-periodic": even densities
         with only degrees in period * Z (circle only: on spheres only period 2, even in t).
+
+    Examples
+    --------
+    >>> from meanfield import symbolic
+    >>> fs = symbolic.fourier_system("kuramoto", 2)  # circle, g = (0, 1/2, 0)
+    >>> fs.residuals  # R_l = (d b_l/dt) / l^2
+    [-b_1*b_2/2 + b_1/2 - b_1/kappa, b_1**2/4 - b_2/kappa]
+    >>> len(symbolic.fourier_system("attention", 4, subspace="k-periodic", period=2).unknowns)
+    2
     """
     dim = _check_dim(dim)
     if isinstance(n_modes, bool) or not isinstance(n_modes, int | np.integer) or n_modes < 1:
@@ -321,13 +426,29 @@ def _full_circle_system(g: list, n: int) -> FourierSystem:
 
 
 def thresholds(kernel, n_modes: int, dim: int = 2) -> list[sp.Expr]:
-    """kappa_l = 1/g_l for l = 1..n_modes (attention: beta / lambda_l(beta); d = 2: beta/I_l)."""
+    """kappa_l = 1/g_l for l = 1..n_modes (attention: beta / lambda_l(beta); d = 2: beta/I_l).
+
+    Examples
+    --------
+    >>> from meanfield import symbolic
+    >>> symbolic.thresholds("attention", 2)  # circle: beta / I_l(beta)
+    [beta/besseli(1, beta), beta/besseli(2, beta)]
+    >>> symbolic.thresholds("kuramoto", 2, dim=3)  # kappa_1 = d; mode 2 never unstable
+    [3, oo]
+    """
     g = kernel_coefficients(kernel, n_modes, dim)
     return [sp.simplify(1 / g[l]) if g[l] != 0 else sp.oo for l in range(1, n_modes + 1)]
 
 
 def dispersion_relation(kernel, n_modes: int, dim: int = 2) -> list[sp.Expr]:
-    """Growth rates sigma_l = l(l+d-2)(g_l - 1/kappa) of the linearized evolution at rho = 1."""
+    """Growth rates sigma_l = l(l+d-2)(g_l - 1/kappa) of the linearized evolution at rho = 1.
+
+    Examples
+    --------
+    >>> from meanfield import symbolic
+    >>> symbolic.dispersion_relation("kuramoto", 2)  # circle: k^2 (g_k - 1/kappa)
+    [1/2 - 1/kappa, -4/kappa]
+    """
     g = kernel_coefficients(kernel, n_modes, dim)
     return [_lam(l, dim) * (g[l] - 1 / kappa) for l in range(1, n_modes + 1)]
 
@@ -342,6 +463,13 @@ class NormalForm:
     """Lyapunov–Schmidt reduction at the bifurcation of mode ``mode`` from rho = 1.
 
     kappa = kappa_m (1 + c1 a + c a^2 + ...), a = <P_m(x.e)> (circle: |rho_m|).
+
+    Examples
+    --------
+    >>> from meanfield import symbolic
+    >>> nf = symbolic.normal_form("kuramoto", mode=1)
+    >>> nf.kappa_m, nf.c1, nf.c  # kappa = 2 (1 + a^2/2 + ...)
+    (2, 0, 1/2)
     """
 
     mode: int
@@ -354,18 +482,43 @@ class NormalForm:
 
     @property
     def branch(self) -> sp.Expr:
+        """The truncated branch ``kappa(a) = kappa_m (1 + c1 a + c a^2)`` (sympy, in ``a``).
+
+        Examples
+        --------
+        >>> from meanfield import symbolic
+        >>> symbolic.normal_form("kuramoto", mode=1).branch
+        a**2 + 2
+        """
         a = sp.Symbol("a", real=True)
         return self.kappa_m * (1 + self.c1 * a + self.c * a**2)
 
     def resonances(self) -> list[sp.Expr]:
         """Conditions g_n = g_m (kappa_n = kappa_m) for the excited modes n: there the
-        reduction is degenerate (two modes critical at once)."""
+        reduction is degenerate (two modes critical at once).
+
+        Examples
+        --------
+        >>> from meanfield import symbolic
+        >>> symbolic.normal_form("attention", mode=1).resonances()  # g_2 = g_1
+        [Eq(besseli(2, beta)/beta, besseli(1, beta)/beta)]
+        """
         return [sp.Eq(self._g[n], self._g[self.mode]) for n in self.coupled
                 if n not in (0, self.mode)]
 
     def kind(self, **values) -> str:
         """'transcritical', 'supercritical', 'subcritical' or 'degenerate' at numeric
-        parameter values (e.g. beta=3.0), decided at 30 digits."""
+        parameter values (e.g. beta=3.0), decided at 30 digits.
+
+        Examples
+        --------
+        For attention on the circle the pitchfork of mode 1 turns subcritical at beta_* = 2.4469...:
+
+        >>> from meanfield import symbolic
+        >>> nf = symbolic.normal_form("attention", mode=1)
+        >>> nf.kind(beta=2.0), nf.kind(beta=3.0)
+        ('supercritical', 'subcritical')
+        """
         subs = {p: values[p.name] for p in self.params if p.name in values}
         missing = [p.name for p in self.params if p.name not in values and p != kappa]
         if missing:
@@ -389,6 +542,14 @@ class NormalForm:
         return float(self.c)
 
     def latex(self) -> str:
+        """The normal form as a LaTeX formula.
+
+        Examples
+        --------
+        >>> from meanfield import symbolic
+        >>> print(symbolic.normal_form("kuramoto", mode=1).latex())  # doctest: +ELLIPSIS
+        \\kappa(a) = \\kappa_{1}\\left(1 + 0\\,a + \\left(\\frac{1}{2}\\right) a^2 + ...
+        """
         return (f"\\kappa(a) = \\kappa_{{{self.mode}}}\\left(1 + {sp.latex(self.c1)}\\,a + "
                 f"\\left({sp.latex(self.c)}\\right) a^2 + O(a^3)\\right),\\quad "
                 f"\\kappa_{{{self.mode}}} = {sp.latex(self.kappa_m)},\\quad "

@@ -241,11 +241,16 @@ def run_particles(args) -> int:
     extra = {}
     if args.init == "vonmises":
         extra["concentration"] = args.concentration
+    from .particles.normalization import NGPT, MixLN, normalization_scheme
+
+    scheme = {"ngpt": lambda: NGPT(alpha=args.alpha),
+              "mix-ln": lambda: MixLN(t_switch=args.t_switch)}.get(
+        args.normalization, lambda: normalization_scheme(args.normalization))()
     t0 = time.perf_counter()
     ps = simulate_particles(beta=args.beta, kappa=args.kappa, dynamics=args.dynamics,
                             dim=args.dim, n=args.n, init=args.init, t_final=args.t_final,
                             dt=args.dt, t_eval=t_eval, seed=args.seed, method=args.method,
-                            progress=not args.no_progress, **extra)
+                            normalization=scheme, progress=not args.no_progress, **extra)
     wall = time.perf_counter() - t0
     obs = dict(order_parameter=ps.order_parameter(), mean_inner_product=ps.mean_inner_product()
                if ps.n > 1 else np.zeros(ps.t.size))
@@ -256,6 +261,8 @@ def run_particles(args) -> int:
         obs["cos_mean"] = ps.x[..., 0].mean(axis=-1)
     if ps.n <= 20000:
         obs["energy"] = np.asarray(pobs.energy(ps.x, args.beta))
+    if ps.radius is not None:
+        obs["mean_residual_norm"] = ps.radius.mean(axis=-1)
     arrays = dict(t=ps.t, **obs)
     if ps.n * ps.t.size * args.dim <= 5_000_000:
         arrays["x"] = ps.x
@@ -269,9 +276,9 @@ def run_particles(args) -> int:
     fig_path = _particle_figure(ps, out, args.times)
     idx = np.unique(np.linspace(0, ps.t.size - 1, 6).round().astype(int))
     cols = [k for k in ("order_parameter", "abs_rho_2", "abs_rho_3", "mean_inner_product",
-                        "energy") if k in obs]
+                        "energy", "mean_residual_norm") if k in obs]
     heads = {"order_parameter": "|m|", "abs_rho_2": "|rho_2|", "abs_rho_3": "|rho_3|",
-             "mean_inner_product": "<x_i,x_j>", "energy": "E_beta"}
+             "mean_inner_product": "<x_i,x_j>", "energy": "E_beta", "mean_residual_norm": "|y|"}
     print(f"\n{'t':>8} " + " ".join(f"{heads[c]:>11}" for c in cols))
     for i in idx:
         print(f"{ps.t[i]:8.3f} " + " ".join(f"{obs[c][i]:11.4e}" for c in cols))
@@ -367,6 +374,13 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--concentration", type=float, default=1.0, help="von Mises k0")
     pa.add_argument("--seed", type=int, default=0)
     pa.add_argument("--method", choices=("auto", "direct", "spectral", "numpy"), default="auto")
+    pa.add_argument("--normalization", choices=("post-ln", "pre-ln", "peri-ln", "ngpt",
+                                                "mix-ln"), default="post-ln",
+                    help="layer-normalization scheme (speed factor; Karagodin et al.)")
+    pa.add_argument("--alpha", type=_positive(float), default=1.0,
+                    help="nGPT eigen learning rate per unit depth")
+    pa.add_argument("--t-switch", type=float, default=1.0,
+                    help="Mix-LN: depth of the switch from Post-LN to Pre-LN")
     pa.add_argument("--times", type=_times, default=None,
                     help="times of the 3-D scatter panels (dim >= 3), e.g. 0,5,10")
     pa.add_argument("--cluster-tol", type=_positive(float), default=1e-2)

@@ -1,7 +1,8 @@
 """Particle simulations of self-attention dynamics: n tokens on S^{d-1}.
 
 ``simulate_particles`` integrates the finite-n system whose mean-field limit is the PDE of
-DESIGN.md §1 (USA and SA, any beta, noise, general Q/K/V, causal mask, Post-/Pre-LN), with
+DESIGN.md §1 (USA and SA, any beta, noise, general Q/K/V, causal mask, the normalization
+schemes of ``normalization``: Post-, Pre-, Peri-, Mix-LN, nGPT), with
 a fused numba O(n^2) interaction kernel (``interactions``) or, on the circle, spectral
 summation in O(n K) (``spectral``). ``observables`` holds moments, order parameters, the
 energy E_beta, pairwise inner products, cluster detection, histograms and kernel density
@@ -19,6 +20,17 @@ from .compare import (
     stationary_comparison,
 )
 from .interactions import attention_sums, attention_sums_numpy
+from .normalization import (
+    NGPT,
+    MixLN,
+    NormalizationScheme,
+    PeriLN,
+    PostLN,
+    PreLN,
+    equiangular_system,
+    normalization_scheme,
+    transformer_layers,
+)
 from .observables import (
     Clusters,
     clusters,
@@ -43,4 +55,6 @@ __all__ = [
     "kde_circle", "kde_sphere", "mean_inner_product",
     "observables", "order_parameter", "sample_circle_density", "sample_equiangular",
     "sample_uniform", "sample_von_mises", "simulate_particles",
+    "NormalizationScheme", "PostLN", "PreLN", "PeriLN", "NGPT", "MixLN", "normalization_scheme",
+    "equiangular_system", "transformer_layers",
 ]

@@ -5,9 +5,12 @@
     v_i = sum_j e^{beta <Q X_i, K X_j>} V X_j / sum_j e^{beta <Q X_i, K X_j>}   (SA)
 
 (j <= i only with ``causal=True``; the USA prefactor stays 1/n). Normalization schemes
-(Karagodin, Ge, Polyanskiy, Rigollet, arXiv 2510.22026): "post-ln" s_i = 1 (the default);
+(Karagodin, Ge, Polyanskiy, Rigollet, arXiv 2510.22026) divide the tangential velocity by a
+speed factor s_i (meanfield.particles.normalization): "post-ln" s_i = 1 (the default);
 "pre-ln": the residual stream y_i is not normalized, dy_i/dt = v_i(Y / |Y|), so the direction
-x_i = y_i / |y_i| moves with speed factor s_i = |y_i| (noiseless only).
+x_i = y_i / |y_i| moves with s_i = |y_i|; "peri-ln": dy_i/dt = v_i/|v_i|, s_i = |y_i||v_i|;
+"ngpt": on the sphere, s_i = |v_i|/alpha; "mix-ln": post-ln then pre-ln. Schemes whose
+state leaves the sphere (pre-, peri-, mix-ln) are noiseless only.
 
 Integrators (fixed step ``dt``; steps are shortened to land exactly on every ``t_eval``):
 - noisy (kappa < inf): Euler–Maruyama in the ambient space followed by the retraction
@@ -41,6 +44,7 @@ import numpy as np
 
 from . import observables as obs
 from .interactions import DIRECT_MAX_N, attention_sums, attention_sums_numpy
+from .normalization import normalization_scheme
 from .sampling import (
     check_tokens,
     sample_circle_density,
@@ -61,7 +65,6 @@ AUTO_SPECTRAL_N = 1024
 AUTO_SPECTRAL_N_S2 = 2048
 METHODS = ("auto", "direct", "spectral", "numpy")
 INITS = ("uniform", "vonmises", "equiangular", "density")
-NORMALIZATIONS = ("post-ln", "pre-ln")
 
 
 @dataclass
@@ -75,7 +78,7 @@ class ParticleSolution:
     x : ndarray (m, n, dim)
         Token directions (unit vectors) at the save times.
     radius : ndarray (m, n) or None
-        |y_i| of the residual stream (normalization="pre-ln" only).
+        |y_i| of the residual stream (schemes off the sphere: pre-ln, peri-ln, mix-ln).
     params : dict
         The resolved parameters (beta, kappa, dynamics, dim, n, dt, method, ...).
     n_steps : int
@@ -234,7 +237,7 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
                        dynamics: str | None = None, dim: int | None = None,
                        method: str = "auto", accuracy: float = 1e-10,
                        integrator: str | None = None, Q=None, K=None, V=None,
-                       causal: bool = False, normalization: str | None = None,
+                       causal: bool = False, normalization=None,
                        coupling: float = 1.0, concentration: float | None = None, mean=None,
                        gamma0: float | None = None, density=None, normalize_x0: bool = False,
                        dtype=np.float64, progress: bool = False, adaptive: bool = False,
@@ -274,8 +277,11 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
         Query (k, dim), key (k, dim) and value (dim, dim) matrices (identity by default).
     causal : bool
         Token i attends to j <= i only.
-    normalization : {"post-ln", "pre-ln"}, optional
-        Speed factors of Karagodin et al. (default post-ln, s_i = 1).
+    normalization : {"post-ln", "pre-ln", "peri-ln", "ngpt", "mix-ln"} or NormalizationScheme
+        Speed factors of Karagodin et al. (default post-ln, s_i = 1); parametrized schemes
+        as instances, e.g. ``NGPT(alpha=0.5)``, ``MixLN(t_switch=2)`` (see
+        :mod:`meanfield.particles.normalization`). Schemes off the sphere (pre-ln, peri-ln,
+        mix-ln) need kappa = inf; spectral summation is post-ln only.
     coupling : float
         Multiplies the interaction velocity (0: free Brownian motion on the sphere).
     dtype : np.float64 or np.float32
@@ -313,10 +319,7 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     dim = int(dim)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
-    normalization = "post-ln" if normalization is None else str(normalization).lower()
-    if normalization not in NORMALIZATIONS:
-        raise ValueError(f"normalization must be one of {NORMALIZATIONS} (Peri-LN and nGPT are "
-                         f"not implemented), got {normalization!r}")
+    scheme = normalization_scheme(normalization)
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
@@ -349,8 +352,10 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
         if rtol < 100 * np.finfo(np.dtype(dtype)).eps:
             raise ValueError(f"rtol={rtol:g} is below 100 x the {np.dtype(dtype).name} "
                              "machine epsilon; the step-doubling estimate cannot reach it")
-    if noisy and normalization == "pre-ln":
-        raise ValueError("normalization='pre-ln' is implemented for noiseless runs only")
+    if noisy and not scheme.on_sphere:
+        raise ValueError(f"normalization={scheme.name!r} moves the residual stream off the "
+                         "sphere and is implemented for noiseless runs (kappa = inf) only; "
+                         "noisy runs take 'post-ln' or 'ngpt'")
     t_final, dt, t_eval = _check_times(t_final, dt, t_eval)
 
     # stability limit
@@ -370,8 +375,7 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
 
     # interaction method
     identity = Qm is None and Vm is None
-    pre_ln = normalization == "pre-ln"
-    spectral_ok = dim in (2, 3) and identity and not causal and not pre_ln
+    spectral_ok = dim in (2, 3) and identity and not causal and scheme.name == "post-ln"
     if method == "spectral" and not spectral_ok:
         raise ValueError("method='spectral' needs the circle or S^2 (dim=2 or 3), identity "
                          "Q, K, V, causal=False and post-ln normalization; use "
@@ -391,13 +395,27 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     x = _initial(n, dim, rng, x0, init, normalize_x0, concentration, mean, gamma0, density)
     x = x.astype(dtype)
     n = x.shape[0]
+    if scheme.name in ("peri-ln", "ngpt") and coupling != 0.0:
+        # these schemes move at speed ~ 1/|A_i|: the field's Lipschitz constant is that of
+        # A divided by min |A_i| (checked at the initial state)
+        a0, _ = attention_sums_numpy(x.astype(np.float64), beta, softmax=dynamics == "sa",
+                                     causal=causal, Q=Qm, K=Km, V=Vm) if n <= 4096 else \
+            attention_sums(x.astype(np.float64), beta, softmax=dynamics == "sa",
+                           causal=causal, Q=Qm, K=Km, V=Vm)
+        amin = float(np.min(np.linalg.norm(a0, axis=1)))
+        gain = getattr(scheme, "alpha", 1.0) * lip / abs(coupling) / max(amin, 1e-300)
+        if dt * gain > STABILITY_LIMIT:
+            raise ValueError(
+                f"dt={dt:g} is too large for normalization={scheme.name!r}: its speed is "
+                f"~ 1/|A_i| and min |A_i| = {amin:.3g} at t = 0, so dt * L / min|A| = "
+                f"{dt * gain:.3g} > {STABILITY_LIMIT}; use dt <= {STABILITY_LIMIT / gain:.3g}")
     softmax = dynamics == "sa"
     coeffs = None
     if method == "spectral":
         coeffs = (circle_coefficients(beta, accuracy) if dim == 2
                   else sphere_coefficients(beta, accuracy))
 
-    def fieldfn(y: np.ndarray) -> np.ndarray:
+    def fieldfn(y: np.ndarray, t: float) -> np.ndarray:
         if coupling == 0.0:
             return np.zeros_like(y)
         if method == "spectral":  # normalizes the rows inside
@@ -409,29 +427,29 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
         xh = _unit_rows(y)
         sums = attention_sums if method == "direct" else attention_sums_numpy
         v, _ = sums(xh, beta, softmax=softmax, causal=causal, Q=Qm, K=Km, V=Vm)
-        if not pre_ln:
-            v = v - np.sum(xh * v, axis=1, keepdims=True) * xh
-        return (coupling * v).astype(y.dtype, copy=False)
+        v = scheme.velocity(y, xh, coupling * v.astype(np.float64, copy=False), t)
+        return v.astype(y.dtype, copy=False)
 
-    retract = not pre_ln
     sig = np.sqrt(2.0 / kappa) if noisy else 0.0
 
-    def step(y: np.ndarray, h: float) -> np.ndarray:
+    def step(y: np.ndarray, h: float, t: float) -> np.ndarray:
+        # the scheme is frozen at the step's start (steps stop at its breakpoints)
         if integrator == "em":
-            y = y + h * fieldfn(y) + np.sqrt(h) * sig * rng.standard_normal(y.shape, dtype=dtype)
+            y = y + h * fieldfn(y, t) + np.sqrt(h) * sig * rng.standard_normal(y.shape,
+                                                                                dtype=dtype)
         elif integrator == "euler":
-            y = y + h * fieldfn(y)
+            y = y + h * fieldfn(y, t)
         else:
-            k1 = fieldfn(y)
-            k2 = fieldfn(y + (0.5 * h) * k1)
-            k3 = fieldfn(y + (0.5 * h) * k2)
-            k4 = fieldfn(y + h * k3)
+            k1 = fieldfn(y, t)
+            k2 = fieldfn(y + (0.5 * h) * k1, t)
+            k3 = fieldfn(y + (0.5 * h) * k2, t)
+            k4 = fieldfn(y + h * k3, t)
             y = y + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-        return _unit_rows(y) if retract else y
+        return _unit_rows(y) if scheme.on_sphere_at(t) else y
 
     m = t_eval.size
     xs = np.empty((m, n, dim), dtype=dtype)
-    radii = np.empty((m, n), dtype=dtype) if pre_ln else None
+    radii = None if scheme.on_sphere else np.empty((m, n), dtype=dtype)
     bar = None
     if progress:
         from ..progress import ProgressBar
@@ -441,14 +459,17 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     n_rejected = 0
     eps = 1e-12 * max(1.0, t_final)
     h_cur = dt
-    for idx, ts in enumerate(t_eval):
+    stops = sorted([(float(ts), i) for i, ts in enumerate(t_eval)]
+                   + [(float(b), None) for b in scheme.breakpoints(t_final)],
+                   key=lambda stop: stop[0])
+    for ts, idx in stops:
         while adaptive and ts - t > eps:
             h = min(h_cur, ts - t)
             truncated = h < h_cur
             if ts - (t + h) <= eps:
                 h = ts - t
-            y_full = step(x, h)
-            y_half = step(step(x, 0.5 * h), 0.5 * h)
+            y_full = step(x, h, t)
+            y_half = step(step(x, 0.5 * h, t), 0.5 * h, t)
             nrm = np.sqrt(np.einsum("ij,ij->i", y_half, y_half))
             diff = y_half - y_full
             err = float(np.max(np.sqrt(np.einsum("ij,ij->i", diff, diff))
@@ -475,7 +496,7 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
             h = min(dt, ts - t)
             if ts - (t + h) <= eps:
                 h = ts - t
-            x = step(x, h)
+            x = step(x, h, t)
             t = ts if h == ts - t else t + h
             n_steps += 1
             if not np.all(np.isfinite(x)):
@@ -484,15 +505,17 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
                     f"token coordinates (beta={beta}, dt={dt}); reduce dt")
             if bar is not None:
                 bar(t)
+        if idx is None:
+            continue
         nrm = np.linalg.norm(x, axis=1)
         xs[idx] = x / nrm[:, None]
-        if pre_ln:
+        if radii is not None:
             radii[idx] = nrm
     if bar is not None:
         bar.close()
     params = dict(beta=beta, kappa=kappa, dynamics=dynamics, dim=dim, n=n, dt=dt,
                   t_final=t_final, method=method, integrator=integrator, accuracy=accuracy,
-                  causal=bool(causal), normalization=normalization, coupling=coupling,
+                  causal=bool(causal), normalization=scheme.params(), coupling=coupling,
                   seed=seed if isinstance(seed, int | None) else None,
                   Q=None if Qm is None else Qm.tolist(), K=None if Km is None else Km.tolist(),
                   V=None if Vm is None else Vm.tolist(), dtype=dtype.name,

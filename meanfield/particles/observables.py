@@ -23,7 +23,17 @@ def _tokens(x) -> np.ndarray:
 
 
 def angles(x) -> np.ndarray:
-    """Angles theta in [0, 2 pi) of circle tokens (..., n, 2)."""
+    """Angles theta in [0, 2 pi) of circle tokens (..., n, 2).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.particles import observables as obs
+    >>> theta = np.array([0.0, np.pi / 2, np.pi])
+    >>> x = np.stack([np.cos(theta), np.sin(theta)], axis=-1)  # three tokens on the circle
+    >>> bool(np.allclose(obs.angles(x), theta))
+    True
+    """
     x = _tokens(x)
     if x.shape[-1] != 2:
         raise ValueError("angles are defined on the circle (d = 2)")
@@ -36,6 +46,15 @@ def fourier_moments(x, k) -> np.ndarray:
     x: (..., n, 2); k: int or 1-d array of ints. Returns (..., len(k)) (or (...) for scalar k),
     complex. Note the sign: the PDE coefficient rho_k = int rho e^{-ik theta} dsigma
     corresponds to conj of this moment.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.particles import observables as obs
+    >>> theta = np.array([0.0, np.pi / 2, np.pi])
+    >>> x = np.stack([np.cos(theta), np.sin(theta)], axis=-1)  # three tokens on the circle
+    >>> np.round(obs.fourier_moments(x, [1, 2]), 12) + 0  # (1 + i - 1)/3, (1 - 1 + 1)/3
+    array([0.        +0.33333333j, 0.33333333+0.j        ])
     """
     x = _tokens(x)
     if x.shape[-1] != 2:
@@ -49,7 +68,17 @@ def fourier_moments(x, k) -> np.ndarray:
 
 
 def order_parameter(x) -> np.ndarray:
-    """|m| = |(1/n) sum_j x_j| for (..., n, d) tokens; (...)."""
+    """|m| = |(1/n) sum_j x_j| for (..., n, d) tokens; (...).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.particles import observables as obs
+    >>> theta = np.array([0.0, np.pi / 2, np.pi])
+    >>> x = np.stack([np.cos(theta), np.sin(theta)], axis=-1)  # three tokens on the circle
+    >>> round(float(obs.order_parameter(x)), 12)  # the mean token is (0, 1/3)
+    0.333333333333
+    """
     x = _tokens(x)
     return np.linalg.norm(x.mean(axis=-2), axis=-1)
 
@@ -58,6 +87,15 @@ def mean_inner_product(x) -> np.ndarray:
     """Mean pairwise inner product (1/(n(n-1))) sum_{i != j} <x_i, x_j>, O(n d).
 
     Uses sum_{i,j} <x_i, x_j> = n^2 |m|^2 and <x_i, x_i> = |x_i|^2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.particles import observables as obs
+    >>> theta = np.array([0.0, np.pi / 2, np.pi])
+    >>> x = np.stack([np.cos(theta), np.sin(theta)], axis=-1)  # three tokens on the circle
+    >>> round(float(obs.mean_inner_product(x)), 12)  # (0 + (-1) + 0) * 2 / 6
+    -0.333333333333
     """
     x = _tokens(x)
     n = x.shape[-2]
@@ -75,6 +113,18 @@ def energy(x, beta: float, method: str = "auto") -> np.ndarray | float:
     GLPR: nondecreasing along the noiseless USA and SA flows. ``method``: "direct" (numba
     O(n^2)), "spectral" (circle, O(n K), accurate to ~1e-12 relative), "auto" (spectral on
     the circle for n > 2000). x: (n, d) or (m, n, d).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.particles import observables as obs
+    >>> theta = np.array([0.0, np.pi / 2, np.pi])
+    >>> x = np.stack([np.cos(theta), np.sin(theta)], axis=-1)  # three tokens on the circle
+    >>> G = x @ x.T
+    >>> bool(np.isclose(obs.energy(x, 1.0), np.exp(G).sum() / (2 * 9)))
+    True
+    >>> round(obs.energy(x, 0.0), 12)  # beta = 0: |m|^2 / 2
+    0.055555555556
     """
     x = _tokens(x)
     if x.ndim > 2:
@@ -99,7 +149,17 @@ def energy(x, beta: float, method: str = "auto") -> np.ndarray | float:
 @dataclass(frozen=True)
 class Clusters:
     """Clusters of tokens: ``count``, ``sizes`` (descending), ``labels`` (n,) in 0..count-1
-    (label 0 = largest cluster)."""
+    (label 0 = largest cluster).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.particles import observables as obs
+    >>> t = np.array([0.0, 1e-3, 2.0, 2.001, 2.002])
+    >>> c = obs.clusters(np.stack([np.cos(t), np.sin(t)], axis=-1))
+    >>> c.count, c.sizes, c.labels  # the largest cluster gets label 0
+    (2, array([3, 2]), array([1, 1, 0, 0, 0]))
+    """
 
     count: int
     sizes: np.ndarray
@@ -120,6 +180,15 @@ def clusters(x, tol: float = 1e-2, max_gram: int = 20000) -> Clusters:
 
     Circle: sort the angles and cut at gaps > tol (with wrap-around), O(n log n).
     d >= 3: union-find over the Gram matrix, computed in row blocks (n <= ``max_gram``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.particles import observables as obs
+    >>> t = np.array([0.0, 1e-3, 2.0, 2.001, 2.002])
+    >>> x = np.stack([np.cos(t), np.sin(t)], axis=-1)
+    >>> obs.clusters(x, tol=1e-2).count, obs.clusters(x, tol=1e-4).count
+    (2, 5)
     """
     x = _tokens(x)
     if x.ndim != 2:
@@ -188,6 +257,14 @@ def histogram_circle(theta, bins: int = 64) -> tuple[np.ndarray, np.ndarray]:
     [0, 2 pi). Returns ``(density, edges)``: density (..., bins) with
     mean(density) = 1 (i.e. sum density * width / (2 pi) = 1; the uniform law gives 1),
     edges (bins + 1,) from 0 to 2 pi.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.particles import observables as obs
+    >>> density, edges = obs.histogram_circle(np.array([0.1, 0.2, 3.0, 4.0]), bins=4)
+    >>> density, edges.size  # w.r.t. sigma: mean 1
+    (array([2., 1., 1., 0.]), 5)
     """
     if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or bins < 1:
         raise ValueError(f"bins must be a positive integer, got {bins!r}")
@@ -217,6 +294,14 @@ def kde_circle(theta, kappa: float, at=None, n_grid: int = 256) -> np.ndarray:
     (any shape; default the CircleBasis-style grid 2 pi j / n_grid, j < n_grid).
     Exact expectation for data from a density f: the convolution, whose Fourier
     coefficients are f_k I_k(kappa) / I_0(kappa). Cost O(n * len(at)), blocked.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.particles import observables as obs
+    >>> f = obs.kde_circle(np.array([0.0, 1.0]), kappa=10.0)  # on 256 equispaced angles
+    >>> f.shape, round(float(f.mean()), 12)  # integrates to 1 against sigma
+    ((256,), 1.0)
     """
     kappa = float(kappa)
     if not (np.isfinite(kappa) and kappa > 0):
@@ -237,7 +322,20 @@ def kde_circle(theta, kappa: float, at=None, n_grid: int = 256) -> np.ndarray:
 
 def vmf_normalizer_sigma(kappa: float, dim: int) -> float:
     """int_{S^{dim-1}} e^{kappa (<x, mu> - 1)} d sigma(x) = e^{-kappa} Gamma(d/2) (2/kappa)^{d/2-1}
-    I_{d/2-1}(kappa) (DESIGN.md §1, lambda_0), computed overflow-safely."""
+    I_{d/2-1}(kappa) (DESIGN.md §1, lambda_0), computed overflow-safely.
+
+    Examples
+    --------
+    On S^2 it is ``e^{-kappa} sinh(kappa)/kappa``; on the circle ``e^{-kappa} I_0(kappa)``:
+
+    >>> import numpy as np
+    >>> from scipy.special import i0e
+    >>> from meanfield.particles import observables as obs
+    >>> bool(np.isclose(obs.vmf_normalizer_sigma(2.0, 3), np.exp(-2) * np.sinh(2.0) / 2.0))
+    True
+    >>> bool(np.isclose(obs.vmf_normalizer_sigma(2.0, 2), i0e(2.0)))
+    True
+    """
     from scipy.special import gammaln, ive
 
     nu = dim / 2.0 - 1.0
@@ -251,6 +349,18 @@ def kde_sphere(x, kappa: float, points) -> np.ndarray:
     (on S^2: sinh(kappa) / kappa). x: tokens (n, d); kappa > 0; points: evaluation points
     (..., d) (unit vectors), or a ``SphereBasis`` (evaluates on its grid, shape basis.shape,
     so ``basis.integrate(f)`` is 1 up to quadrature error). Cost O(n * #points * d), blocked.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> from meanfield.particles import observables as obs
+    >>> from meanfield.particles.sampling import sample_uniform
+    >>> basis = mf.SphereBasis(16)
+    >>> x = sample_uniform(50, 3, np.random.default_rng(0))
+    >>> f = obs.kde_sphere(x, 5.0, basis)
+    >>> f.shape, round(float(basis.integrate(f)), 10)
+    ((26, 49), 1.0)
     """
     kappa = float(kappa)
     if not (np.isfinite(kappa) and kappa > 0):
@@ -280,6 +390,16 @@ def equiangular_ode(beta: float, n: int, dynamics: str, t) -> np.ndarray:
     SA:  dgamma/dt = 2 e^{beta gamma}(1-gamma)((n-1)gamma+1) / (e^beta + (n-1) e^{beta gamma})
     USA: dgamma/dt = (2/n) e^{beta gamma}(1-gamma)((n-1)gamma+1)
     (LITERATURE.md), solved with scipy at rtol 1e-11 and returned at the times ``t`` (t[0] = 0).
+
+    Examples
+    --------
+    For beta = 0 and n = 2 (USA), ``dgamma/dt = 1 - gamma^2``, so ``gamma = tanh(t)``:
+
+    >>> import numpy as np
+    >>> from meanfield.particles import observables as obs
+    >>> t = [0.0, 0.5, 1.0]
+    >>> bool(np.allclose(obs.equiangular_ode(0.0, 2, "usa", t), np.tanh(t), rtol=1e-9))
+    True
     """
     from scipy.integrate import solve_ivp
 

@@ -651,47 +651,9 @@ class AttentionKernel(Kernel):
         return math.inf, lg
 
     def coefficients(self, lmax: int, dim: int = 2) -> np.ndarray:
-        """Funk–Hecke coefficients ``g_0..g_lmax`` of the potential ``G_beta`` (memoized copy).
-
-        ``g_l = lambda_l(beta)/beta`` for l >= 1, ``g_0 = (lambda_0 - 1)/beta``; beta = 0:
-        ``g = (0, 1/d, 0, ...)``. Returns an ndarray of shape ``(lmax + 1,)``.
-
-        Examples
-        --------
-        On the circle ``g_0 = (I_0(beta) - 1)/beta`` and ``g_k = I_k(beta)/beta``:
-
-        >>> import numpy as np
-        >>> import meanfield as mf
-        >>> from scipy.special import iv
-        >>> g = mf.AttentionKernel(2.0).coefficients(3)
-        >>> exact = np.r_[(iv(0, 2.0) - 1) / 2.0, iv([1, 2, 3], 2.0) / 2.0]
-        >>> g.shape, bool(np.allclose(g, exact, rtol=1e-13))
-        ((4,), True)
-        >>> mf.AttentionKernel(0.0).coefficients(2, dim=3)  # Kuramoto limit: g_1 = 1/d
-        array([0.        , 0.33333333, 0.        ])
-        """
         return _memoized(self, "coefficients", self._coefficients, lmax, dim)
 
     def sa_coefficients(self, lmax: int, dim: int = 2) -> tuple[np.ndarray, np.ndarray]:
-        """Multipliers ``(num, den)`` of the softmax (SA) velocity (memoized copies).
-
-        ``den_l = lambda_l(beta) exp(-|beta|)`` and ``num_l = den_l/beta`` (l >= 1),
-        ``num_0 = 0``; each of shape ``(lmax + 1,)``.
-
-        Examples
-        --------
-        On the circle ``den_k = ive(k, beta)`` (= ``I_k(beta) e^{-beta}``) and
-        ``num_k = den_k/beta``:
-
-        >>> import numpy as np
-        >>> import meanfield as mf
-        >>> from scipy.special import ive
-        >>> num, den = mf.AttentionKernel(2.0).sa_coefficients(3)
-        >>> bool(np.allclose(den, ive([0, 1, 2, 3], 2.0), rtol=1e-13))
-        True
-        >>> float(num[0]), bool(np.allclose(num[1:], den[1:] / 2.0, rtol=1e-13))
-        (0.0, True)
-        """
         return _memoized(self, "sa_coefficients", self._sa_coefficients, lmax, dim)
 
     def _coefficients(self, lmax: int, dim: int = 2) -> np.ndarray:
@@ -717,6 +679,20 @@ class AttentionKernel(Kernel):
         ------
         OverflowError
             If some ``g_l`` is not representable in float64 (``|beta|`` too large).
+
+        Examples
+        --------
+        On the circle ``g_0 = (I_0(beta) - 1)/beta`` and ``g_k = I_k(beta)/beta``:
+
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> from scipy.special import iv
+        >>> g = mf.AttentionKernel(2.0).coefficients(3)
+        >>> exact = np.r_[(iv(0, 2.0) - 1) / 2.0, iv([1, 2, 3], 2.0) / 2.0]
+        >>> g.shape, bool(np.allclose(g, exact, rtol=1e-13))
+        ((4,), True)
+        >>> mf.AttentionKernel(0.0).coefficients(2, dim=3)  # Kuramoto limit: g_1 = 1/d
+        array([0.        , 0.33333333, 0.        ])
         """
         lmax = _check_lmax(lmax)
         d = _check_dim(dim)
@@ -790,6 +766,20 @@ class AttentionKernel(Kernel):
         Returns
         -------
         num, den : ndarray, shape (lmax + 1,)
+
+        Examples
+        --------
+        On the circle ``den_k = ive(k, beta)`` (= ``I_k(beta) e^{-beta}``) and
+        ``num_k = den_k/beta``:
+
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> from scipy.special import ive
+        >>> num, den = mf.AttentionKernel(2.0).sa_coefficients(3)
+        >>> bool(np.allclose(den, ive([0, 1, 2, 3], 2.0), rtol=1e-13))
+        True
+        >>> float(num[0]), bool(np.allclose(num[1:], den[1:] / 2.0, rtol=1e-13))
+        (0.0, True)
         """
         lmax = _check_lmax(lmax)
         d = _check_dim(dim)

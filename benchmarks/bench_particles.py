@@ -1,8 +1,10 @@
 """Benchmark: particle interaction kernels (issue 7).
 
-1. Physical limit: exp throughput of this machine (numpy.exp on 10^7 doubles, and the
+1. Physical limits: exp throughput of this machine (numpy.exp on 10^7 doubles, and the
    vectorized polynomial exp the fused kernel uses), since every pair interaction costs
-   one exponential.
+   one exponential; and the flop rate of BLAS dgemm (numpy matmul, all threads), since a
+   pair costs ~4d flops (the inner product <x_i, x_j> and the accumulation of e^{..} x_j:
+   2d multiply-adds). Per-pair limit = 1 / (1/exp rate + 4d/flop rate).
 2. Direct O(n^2) kernel at n = 8192, d = 3 and d = 64 (SA and USA): pair interactions per
    second of the fused numba kernel against the plain-numpy implementation that forms the
    n x n matrix, on the same inputs (ratio; target >= 10x at d = 3).
@@ -78,14 +80,22 @@ def main() -> None:
     t_fx, _ = best_of(lambda: _exp_sum(small, reps), 5)
     print("\n1. exp throughput (10^7 doubles)")
     print(f"   numpy.exp (1 thread)            {a.size / t_np / 1e9:7.2f} Gexp/s")
-    print(f"   fused polynomial exp (numba)    {small.size * reps / t_fx / 1e9:7.2f} Gexp/s "
-          f"({get_num_threads()} threads, in cache)  -> physical limit ~ this many pairs/s")
+    exp_rate = small.size * reps / t_fx
+    print(f"   fused polynomial exp (numba)    {exp_rate / 1e9:7.2f} Gexp/s "
+          f"({get_num_threads()} threads, in cache)")
+    g = np.random.default_rng(1).standard_normal((2048, 2048))
+    t_mm, _ = best_of(lambda: g @ g, 3)
+    flops = 2 * 2048**3 / t_mm
+    print(f"   BLAS dgemm 2048^3               {flops / 1e9:7.1f} GFlop/s (all threads)")
+    limit = {d: 1.0 / (1.0 / exp_rate + 4 * d / flops) for d in (3, 64)}
+    print("   -> per-pair limit: " + ", ".join(f"d={d}: {v / 1e9:.2f} Gpairs/s"
+                                                for d, v in limit.items()))
 
     # 2. direct kernel --------------------------------------------------------------------
     n = 8192
     print(f"\n2. direct kernel, n = {n} ({n * n:.2e} pairs per evaluation)")
     print(f"   {'case':14s} {'numba s':>9s} {'numpy s':>9s} {'numba Gpairs/s':>15s} "
-          f"{'numpy Gpairs/s':>15s} {'ratio':>7s} {'max rel diff':>13s}")
+          f"{'numpy Gpairs/s':>15s} {'ratio':>7s} {'of limit':>9s} {'max rel diff':>13s}")
     for d in (3, 64):
         x = _sphere(n, d)
         for sa in (True, False):
@@ -96,7 +106,8 @@ def main() -> None:
             diff = np.abs(v_nb - v_ref).max() / np.abs(v_ref).max()
             name = f"d={d} {'SA' if sa else 'USA'}"
             print(f"   {name:14s} {t_nb:9.4f} {t_ref:9.4f} {n * n / t_nb / 1e9:15.3f} "
-                  f"{n * n / t_ref / 1e9:15.3f} {t_ref / t_nb:6.1f}x {diff:13.1e}")
+                  f"{n * n / t_ref / 1e9:15.3f} {t_ref / t_nb:6.1f}x "
+                  f"{n * n / t_nb / limit[d]:8.0%} {diff:13.1e}")
 
     # 3. spectral circle ----------------------------------------------------------------
     beta = 4.0

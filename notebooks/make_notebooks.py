@@ -63,6 +63,24 @@ NOTEBOOKS = {
                  "ps = mf.simulate_particles(m3, n=200, t_final=10.0, dt=0.05, seed=1,\n"
                  "                           t_eval=[0, 10])\n"
                  "print('clusters at t = 10:', ps.clusters(-1, tol=1e-2))"),
+        ("md", "## Layer normalization as speed regulation\n\n"
+               "Karagodin et al. model normalization schemes as speed factors s_i: the "
+               "direction of token i moves as dx_i/dt = s_i^{-1} P_{x_i} A_i. Post-LN (s = 1) "
+               "and nGPT (s = |A_i|/alpha) collapse exponentially; Pre-, Peri- and Mix-LN grow "
+               "the residual stream like t and collapse only like 1/t^2. Random tokens in high "
+               "dimension have |A_i| ~ n^{-1/2}, so Peri-LN and nGPT start fast."),
+        ("code", "import matplotlib.pyplot as plt\n\n"
+                 "from meanfield.particles import MixLN\n\n"
+                 "ts = np.linspace(0, 10, 51)\n"
+                 "fig, ax = plt.subplots(figsize=(5, 3.5))\n"
+                 "for scheme in ('post-ln', 'pre-ln', 'peri-ln', 'ngpt', MixLN(t_switch=2.0)):\n"
+                 "    ps = mf.simulate_particles(beta=1.0, n=32, dim=128, dynamics='sa',\n"
+                 "                               normalization=scheme, t_final=10.0, dt=0.02,\n"
+                 "                               t_eval=ts, seed=1)\n"
+                 "    ax.semilogy(ts, 1 - ps.mean_inner_product(), label=str(scheme))\n"
+                 "ax.set_xlabel('t (depth)')\n"
+                 "ax.set_ylabel('1 - <x_i, x_j>')\n"
+                 "ax.legend()"),
     ],
     "04_spheres": [
         ("md", "# Spheres and high dimension\n\nZonal densities on S^{d-1} (Gegenbauer series, "

@@ -103,6 +103,25 @@ def phi_functions(z: ArrayLike, n: int = 3) -> list[Array]:
     For ``|z| < 1`` the Taylor series is summed (24 terms, truncation error
     below 1e-23), which avoids the cancellation of the closed forms near 0;
     for ``|z| >= 1`` the closed-form recursion loses at most a few ulps.
+
+    Examples
+    --------
+    >>> import math
+    >>> from meanfield.timestepping import phi_functions
+    >>> z = 2.0
+    >>> p0, p1, p2, p3 = phi_functions(z)
+    >>> bool(abs(p1 - (math.exp(z) - 1) / z) < 1e-14)
+    True
+    >>> bool(abs(p3 - (math.exp(z) - 1 - z - z**2 / 2) / z**3) < 1e-14)
+    True
+
+    At ``z = 0`` the values are ``1/k!`` (no cancellation near 0 either):
+
+    >>> [round(float(p), 12) for p in phi_functions(0.0)]
+    [1.0, 1.0, 0.5, 0.166666666667]
+    >>> z = 1e-6
+    >>> bool(abs(phi_functions(z, 1)[1] - (1 + z / 2 + z**2 / 6)) < 1e-16)
+    True
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
@@ -149,6 +168,19 @@ class Stepper:
     ----------
     nfev : int
         Number of evaluations of ``N`` so far.
+
+    Examples
+    --------
+    Steppers are used through a registered subclass:
+
+    >>> import numpy as np
+    >>> from meanfield.timestepping import RK4
+    >>> s = RK4(L=-1.0, N=lambda u: 0 * u)
+    >>> s
+    RK4(name='rk4', order=4)
+    >>> u1 = s.step(np.array([1.0]), 0.1)
+    >>> s.nfev  # four stages
+    4
     """
 
     name: ClassVar[str] = ""
@@ -174,7 +206,19 @@ class Stepper:
         return f"{type(self).__name__}(name={self.name!r}, order={self.order})"
 
     def step(self, u: ArrayLike, h: float) -> Array:
-        """Advance ``u`` by one step of size ``h`` and return the new state."""
+        """Advance ``u`` by one step of size ``h`` and return the new state.
+
+        Examples
+        --------
+        RK4 on ``u' = -u`` reproduces the Taylor polynomial of ``exp(-h)`` to degree 4:
+
+        >>> import numpy as np
+        >>> from meanfield.timestepping import RK4
+        >>> h = 0.1
+        >>> u1 = RK4(-1.0, lambda u: 0 * u).step(np.array([1.0]), h)
+        >>> bool(abs(u1[0] - (1 - h + h**2 / 2 - h**3 / 6 + h**4 / 24)) < 1e-15)
+        True
+        """
         if not (np.isfinite(h) and h > 0):
             raise ValueError(f"step size h must be positive and finite, got {h!r}")
         return self._step_impl(np.asarray(u), float(h))
@@ -207,7 +251,32 @@ STEPPERS: dict[str, type[Stepper]] = {}
 
 
 def register(cls: type[Stepper]) -> type[Stepper]:
-    """Class decorator adding a :class:`Stepper` subclass to :data:`STEPPERS`."""
+    """Class decorator adding a :class:`Stepper` subclass to :data:`STEPPERS`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.timestepping import STEPPERS, ExplicitRK, get_stepper, register
+    >>> @register
+    ... class Heun(ExplicitRK):
+    ...     name = "doc-heun"
+    ...     order = 2
+    ...     A = np.array([[0.0, 0.0], [1.0, 0.0]])
+    ...     b = np.array([0.5, 0.5])
+    ...     c = np.array([0.0, 1.0])
+    >>> get_stepper("doc-heun") is Heun
+    True
+    >>> del STEPPERS["doc-heun"]  # keep the registry as it was
+
+    A second class with a name already taken is refused:
+
+    >>> class Other(ExplicitRK):
+    ...     name = "rk4"
+    >>> register(Other)
+    Traceback (most recent call last):
+    ...
+    ValueError: a stepper named 'rk4' is already registered
+    """
     if not cls.name:
         raise ValueError(f"{cls.__name__} has no name")
     if STEPPERS.get(cls.name, cls) is not cls:
@@ -217,7 +286,20 @@ def register(cls: type[Stepper]) -> type[Stepper]:
 
 
 def get_stepper(name: str) -> type[Stepper]:
-    """Return the registered stepper class called ``name``."""
+    """Return the registered stepper class called ``name``.
+
+    Examples
+    --------
+    >>> from meanfield.timestepping import ETDRK4, STEPPERS, get_stepper
+    >>> get_stepper("etdrk4") is ETDRK4
+    True
+    >>> sorted(STEPPERS)
+    ['etdrk4', 'imex-ars232', 'imex-ars443', 'rk4']
+    >>> get_stepper("euler")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown time stepper 'euler'; registered: etdrk4, imex-ars232, imex-ars443, rk4
+    """
     try:
         return STEPPERS[name]
     except KeyError:
@@ -238,6 +320,18 @@ class ExplicitRK(Stepper):
     """Explicit Runge-Kutta method applied to ``f(u) = L u + N(u)``.
 
     Subclasses set the Butcher tableau class attributes ``A``, ``b``, ``c``.
+
+    Examples
+    --------
+    Forward Euler as a one-stage tableau:
+
+    >>> import numpy as np
+    >>> from meanfield.timestepping import ExplicitRK
+    >>> class Euler(ExplicitRK):
+    ...     name, order = "doc-euler", 1
+    ...     A, b, c = np.zeros((1, 1)), np.array([1.0]), np.array([0.0])
+    >>> float(Euler(-1.0, lambda u: 0 * u).step(1.0, 0.1))  # 1 - h
+    0.9
     """
 
     A: ClassVar[Array]
@@ -254,7 +348,21 @@ class ExplicitRK(Stepper):
 
 @register
 class RK4(ExplicitRK):
-    """Classical fourth-order Runge-Kutta method (non-stiff)."""
+    """Classical fourth-order Runge-Kutta method (non-stiff).
+
+    Examples
+    --------
+    Observed order on ``u' = -u`` (split as ``L = -1/2``, ``N(u) = -u/2``),
+    from the errors at ``t = 1`` with steps ``0.1`` and ``0.05``:
+
+    >>> import math
+    >>> from meanfield.timestepping import RK4, integrate
+    >>> def error(dt):
+    ...     res = integrate(RK4(-0.5, lambda u: -0.5 * u), 1.0, [0.0, 1.0], dt=dt)
+    ...     return abs(float(res.u[-1]) - math.exp(-1.0))
+    >>> round(math.log2(error(0.1) / error(0.05)))
+    4
+    """
 
     name = "rk4"
     order = 4
@@ -271,6 +379,30 @@ class ETDRK4(Stepper):
     The linear part is integrated exactly; the coefficients are the
     phi-functions of ``h L`` and ``h L / 2`` (see :func:`phi_functions`).
     With ``L = 0`` the scheme is the classical RK4 method.
+
+    Examples
+    --------
+    A constant forcing is integrated exactly, however stiff ``L``:
+    ``u' = -1000 u + 1``, ``u(0) = 0`` gives ``u(h) = (1 - exp(-1000 h)) / 1000``.
+
+    >>> import math
+    >>> import numpy as np
+    >>> from meanfield.timestepping import ETDRK4
+    >>> s = ETDRK4(-1000.0, lambda u: np.ones_like(u))
+    >>> u1 = s.step(np.array([0.0]), 0.01)
+    >>> bool(abs(u1[0] - (1 - math.exp(-10.0)) / 1000) < 1e-16)
+    True
+
+    Observed order on ``u' = -u`` (split as ``L = -1/2``, ``N(u) = -u/2``),
+    from the errors at ``t = 1`` with steps ``0.1`` and ``0.05``:
+
+    >>> import math
+    >>> from meanfield.timestepping import ETDRK4, integrate
+    >>> def error(dt):
+    ...     res = integrate(ETDRK4(-0.5, lambda u: -0.5 * u), 1.0, [0.0, 1.0], dt=dt)
+    ...     return abs(float(res.u[-1]) - math.exp(-1.0))
+    >>> round(math.log2(error(0.1) / error(0.05)))
+    4
     """
 
     name = "etdrk4"
@@ -306,6 +438,23 @@ class IMEXRK(Stepper):
     ``A_impl`` (lower triangular), ``b_impl`` and ``c``. Because ``L`` is
     diagonal, each implicit stage is an elementwise division by
     ``1 - h a_ii L``.
+
+    Examples
+    --------
+    IMEX Euler (forward Euler for ``N``, backward Euler for ``L``) as a tableau:
+
+    >>> import numpy as np
+    >>> from meanfield.timestepping import IMEXRK
+    >>> class IMEXEuler(IMEXRK):
+    ...     name, order = "doc-imex-euler", 1
+    ...     A_expl = np.array([[0.0, 0.0], [1.0, 0.0]])
+    ...     b_expl = np.array([1.0, 0.0])
+    ...     A_impl = np.array([[0.0, 0.0], [0.0, 1.0]])
+    ...     b_impl = np.array([0.0, 1.0])
+    ...     c = np.array([0.0, 1.0])
+    >>> s = IMEXEuler(-1.0, lambda u: np.ones_like(u))  # u' = -u + 1
+    >>> float(s.step(0.0, 0.5))  # (u + h) / (1 + h)
+    0.3333333333333333
     """
 
     handles_stiff = True
@@ -354,6 +503,26 @@ class IMEXARS232(IMEXRK):
     """ARS(2,3,2), second order, L-stable implicit part ([3]_, Sec. 2.5).
 
     ``gamma = 1 - 1/sqrt(2)``, ``delta = -2 sqrt(2) / 3``.
+
+    Examples
+    --------
+    Observed order on ``u' = -u`` (split as ``L = -1/2``, ``N(u) = -u/2``),
+    from the errors at ``t = 1`` with steps ``0.1`` and ``0.05``:
+
+    >>> import math
+    >>> from meanfield.timestepping import IMEXARS232, integrate
+    >>> def error(dt):
+    ...     res = integrate(IMEXARS232(-0.5, lambda u: -0.5 * u), 1.0, [0.0, 1.0], dt=dt)
+    ...     return abs(float(res.u[-1]) - math.exp(-1.0))
+    >>> round(math.log2(error(0.1) / error(0.05)))
+    2
+
+    The implicit part is L-stable: a very stiff mode is damped in one step.
+
+    >>> import numpy as np
+    >>> u1 = IMEXARS232(-1e6, lambda u: 0 * u).step(np.array([1.0]), 1.0)
+    >>> bool(abs(u1[0]) < 1e-5)
+    True
     """
 
     name = "imex-ars232"
@@ -367,7 +536,21 @@ class IMEXARS232(IMEXRK):
 
 @register
 class IMEXARS443(IMEXRK):
-    """ARS(4,4,3), third order, L-stable implicit part ([3]_, Sec. 2.8)."""
+    """ARS(4,4,3), third order, L-stable implicit part ([3]_, Sec. 2.8).
+
+    Examples
+    --------
+    Observed order on ``u' = -u`` (split as ``L = -1/2``, ``N(u) = -u/2``),
+    from the errors at ``t = 1`` with steps ``0.1`` and ``0.05``:
+
+    >>> import math
+    >>> from meanfield.timestepping import IMEXARS443, integrate
+    >>> def error(dt):
+    ...     res = integrate(IMEXARS443(-0.5, lambda u: -0.5 * u), 1.0, [0.0, 1.0], dt=dt)
+    ...     return abs(float(res.u[-1]) - math.exp(-1.0))
+    >>> round(math.log2(error(0.1) / error(0.05)))
+    3
+    """
 
     name = "imex-ars443"
     order = 3
@@ -415,6 +598,22 @@ def step_doubling(
         ``p = stepper.order``: up to its sign, the (Richardson) estimate of
         the local error of ``u_half``, i.e. ``u_half - u_exact ~ -err``.
         Only ``|err|`` enters :meth:`StepController.error_norm`.
+
+    Examples
+    --------
+    RK4 on ``u' = -u`` with ``h = 1/2``: ``-err`` estimates the actual error of the
+    two half steps, and the extrapolated solution is more accurate.
+
+    >>> import math
+    >>> from meanfield.timestepping import RK4, step_doubling
+    >>> s = RK4(-1.0, lambda u: 0 * u)
+    >>> u_half, err = step_doubling(s, 1.0, 0.5)
+    >>> exact = math.exp(-0.5)
+    >>> round(float((u_half - exact) / -err), 1)
+    0.8
+    >>> u_extra, _ = step_doubling(s, 1.0, 0.5, extrapolate=True)
+    >>> bool(abs(u_extra - exact) < abs(u_half - exact) / 3)
+    True
     """
     u = np.asarray(u)
     u_full = stepper.step(u, h)
@@ -444,6 +643,16 @@ class StepController:
         Bounds on the step-size ratio, ``0 < factor_min < 1 < factor_max``.
     beta1, beta2 : float
         Numerators of the PI exponents (divided by ``order + 1``).
+
+    Examples
+    --------
+    >>> from meanfield.timestepping import StepController
+    >>> c = StepController(rtol=1e-3, atol=1e-6)
+    >>> c
+    StepController(rtol=0.001, atol=1e-06)
+    >>> accept, h_next = c.propose(0.1, c.error_norm(1e-5, 1.0, 1.0), order=4)
+    >>> accept, h_next > 0.1  # small error: accepted, larger next step
+    (True, True)
     """
 
     def __init__(
@@ -472,7 +681,22 @@ class StepController:
         return f"StepController(rtol={self.rtol!r}, atol={self.atol!r})"
 
     def reset(self) -> None:
-        """Forget the error history (done by :func:`integrate` at its start)."""
+        """Forget the error history (done by :func:`integrate` at its start).
+
+        Examples
+        --------
+        The PI proposal depends on the previous error; after a reset it is the same
+        as for a fresh controller:
+
+        >>> from meanfield.timestepping import StepController
+        >>> c = StepController()
+        >>> first = c.propose(0.1, 0.5, order=4)
+        >>> c.propose(0.1, 0.5, order=4) == first  # remembers err_prev = 0.5
+        False
+        >>> c.reset()
+        >>> c.propose(0.1, 0.5, order=4) == first
+        True
+        """
         self._err_prev = 1.0
 
     def error_norm(self, err: ArrayLike, u0: ArrayLike, u1: ArrayLike) -> float:
@@ -481,6 +705,14 @@ class StepController:
         Norm-wise rather than per entry: spectral coefficients span many orders of
         magnitude, and a per-entry scale would make the tiny, physically irrelevant high
         modes dictate the step (5-10x more steps for the same error in the density).
+
+        Examples
+        --------
+        >>> from meanfield.timestepping import StepController
+        >>> c = StepController(rtol=1e-3, atol=1e-6)
+        >>> e = c.error_norm([1e-4, -2e-4], [1.0, 0.5], [2.0, 0.1])
+        >>> bool(abs(e - 2e-4 / (1e-6 + 1e-3 * 2.0)) < 1e-15)
+        True
         """
         scale = self.atol + self.rtol * max(float(np.max(np.abs(u0))), float(np.max(np.abs(u1))))
         return float(np.max(np.abs(err))) / scale
@@ -494,6 +726,18 @@ class StepController:
             Whether the step is accepted (``err_norm <= 1``).
         h_next : float
             Proposed size of the next step (or of the retry).
+
+        Examples
+        --------
+        >>> from meanfield.timestepping import StepController
+        >>> c = StepController()  # safety 0.9, factor_min 0.2, factor_max 5
+        >>> accept, h = c.propose(0.1, 4.0, order=4)  # rejected: 0.9 * 4**(-1/5) * h
+        >>> accept, round(h, 6)
+        (False, 0.068207)
+        >>> c.propose(0.1, float("nan"), order=4)[1] == 0.1 * 0.2
+        True
+        >>> c.propose(0.1, 0.0, order=4)  # exact step: grow by factor_max
+        (True, 0.5)
         """
         k = order + 1
         if not np.isfinite(err_norm):
@@ -536,6 +780,13 @@ class IntegrationResult:
         Evaluations of ``N`` during this run.
     h_last : float
         Step size to continue with (the controller's last proposal, or ``dt``).
+
+    Examples
+    --------
+    >>> from meanfield.timestepping import RK4, integrate
+    >>> res = integrate(RK4(-1.0, lambda u: 0 * u), 1.0, [0.0, 0.5, 1.0], dt=0.1)
+    >>> res.t.tolist(), res.u.shape, res.status, res.n_steps, res.nfev
+    ([0.0, 0.5, 1.0], (3,), 'success', 10, 40)
     """
 
     t: Array
@@ -549,7 +800,17 @@ class IntegrationResult:
 
     @property
     def success(self) -> bool:
-        """Whether the run reached the last save time."""
+        """Whether the run reached the last save time.
+
+        Examples
+        --------
+        >>> from meanfield.timestepping import RK4, integrate
+        >>> s = RK4(0.0, lambda u: 0 * u)
+        >>> integrate(s, 1.0, [0.0, 1.0], dt=0.1).success
+        True
+        >>> integrate(s, 1.0, [0.0, 1.0], dt=0.1, max_steps=3).success
+        False
+        """
         return self.status == "success"
 
 
@@ -776,6 +1037,35 @@ def integrate(
         Failures (non-finite state, ``check`` message, step size below
         ``h_min``, ``max_steps``) do not raise: ``status`` is ``"failed"``
         and the states saved so far are returned.
+
+    Examples
+    --------
+    Fixed steps on ``u' = -u`` against ``exp(-t)``:
+
+    >>> import numpy as np
+    >>> from meanfield.timestepping import ETDRK4, RK4, StepController, integrate
+    >>> t = np.linspace(0.0, 1.0, 5)
+    >>> res = integrate(RK4(-1.0, lambda u: 0 * u), 1.0, t, dt=0.05)
+    >>> bool(np.max(np.abs(res.u - np.exp(-t))) < 1e-7)
+    True
+
+    Adaptive steps on ``u' = -u - u**2``, ``u(0) = 1``, whose solution is
+    ``1 / (2 exp(t) - 1)``:
+
+    >>> res = integrate(ETDRK4(-1.0, lambda u: -u**2), np.array([1.0]), [0.0, 1.0, 2.0],
+    ...                 controller=StepController(rtol=1e-8))
+    >>> res.status, res.u.shape
+    ('success', (3, 1))
+    >>> bool(np.max(np.abs(res.u[:, 0] - 1 / (2 * np.exp(res.t) - 1))) < 1e-8)
+    True
+
+    A blow-up does not raise: ``u' = u + u**2``, ``u(0) = 1`` is singular at
+    ``t = log 2``, where the step size collapses.
+
+    >>> res = integrate(RK4(1.0, lambda u: u**2), np.array([1.0]), [0.0, 1.0],
+    ...                 controller=StepController(rtol=1e-6))
+    >>> res.status, round(float(res.t[-1]), 5) == round(float(np.log(2)), 5)
+    ('failed', True)
     """
     t_eval = _validate_t_eval(t_eval)
     if dt is None and controller is None:

@@ -15,9 +15,11 @@ from .compare import (
     Comparison,
     ConvergenceStudy,
     StationaryComparison,
+    StructureFactorStudy,
     compare,
     convergence_study,
     stationary_comparison,
+    structure_factor_study,
 )
 from .interactions import attention_sums, attention_sums_numpy
 from .normalization import (
@@ -48,7 +50,8 @@ from .spectral import circle_coefficients, circle_energy, circle_moments, circle
 
 __all__ = [
     "AUTO_SPECTRAL_N", "Clusters", "Comparison", "ConvergenceStudy", "StationaryComparison",
-    "compare", "convergence_study", "stationary_comparison", "ParticleSolution",
+    "StructureFactorStudy", "compare", "convergence_study", "stationary_comparison",
+    "structure_factor_study", "ParticleSolution",
     "STABILITY_LIMIT", "attention_sums",
     "attention_sums_numpy", "circle_coefficients", "circle_energy", "circle_moments",
     "circle_velocity", "clusters", "energy", "fourier_moments", "histogram_circle",

@@ -17,6 +17,10 @@ and the bias of the ensemble mean is O(1/n). This module checks it on the circle
   |rho_1| over time and replicas with a batch-means error bar (autocorrelation-corrected; the
   integrated autocorrelation time is reported too) and compares with
   :func:`meanfield.stationary_state`.
+- :func:`structure_factor_study` measures the static structure factor S_k = n E|rhohat_k|^2 of
+  noisy USA particles around the uniform state (an O(1/n) quantity, since the PDE's rho_k = 0
+  there) against its closed form from the Gibbs measure (:func:`gibbs_structure_factor`) and
+  fits the n^{-1} slope of E|rhohat_k|^2.
 
 Conventions. The PDE coefficient is rho_k = int rho e^{-ik theta} d sigma, the empirical moment
 (1/n) sum e^{+ik theta_j} is its complex conjugate; moduli and <cos theta> agree. Note that the
@@ -37,7 +41,8 @@ from .. import io
 from .simulate import simulate_particles
 
 __all__ = ["compare", "Comparison", "convergence_study", "ConvergenceStudy",
-           "stationary_comparison", "StationaryComparison", "loglog_fit",
+           "stationary_comparison", "StationaryComparison", "structure_factor_study",
+           "StructureFactorStudy", "gibbs_structure_factor", "loglog_fit",
            "integrated_autocorrelation_time"]
 
 AMPLITUDES = ("|rho_1|", "|rho_2|", "|rho_3|")
@@ -149,6 +154,16 @@ def integrated_autocorrelation_time(series, c: float = 5.0) -> float:
         if W >= c * taus[W - 1]:
             return float(taus[W - 1])
     return float(taus[-1])
+
+
+def _batch_means(series: np.ndarray, batches: int) -> tuple[float, float]:
+    """Mean and batch-means standard error of a (replicas, length) stationary series: each
+    replica's series is cut into ``batches`` consecutive batches and the error is the spread
+    of all batch means / sqrt(replicas * batches)."""
+    s = np.atleast_2d(series)
+    L = s.shape[1] // batches
+    bm = s[:, : L * batches].reshape(s.shape[0], batches, L).mean(axis=2).ravel()
+    return float(s.mean()), float(bm.std(ddof=1) / np.sqrt(bm.size))
 
 
 def _figure(ncols: int = 1, nrows: int = 1, size=(6.0, 4.0)):
@@ -567,10 +582,7 @@ def stationary_comparison(model, basis, n: int, *, burn_in: float, t_average: fl
     mean, sem, z, tau = {}, {}, {}, {}
     for name in names:
         s = series[name]
-        L = m // batches
-        bm = s[:, : L * batches].reshape(replicas, batches, L).mean(axis=2).ravel()
-        mean[name] = float(s.mean())
-        sem[name] = float(bm.std(ddof=1) / np.sqrt(bm.size))
+        mean[name], sem[name] = _batch_means(s, batches)
         z[name] = (mean[name] - pde[name]) / sem[name]
         tau[name] = integrated_autocorrelation_time(s) * sample_every
     params = dict(model=repr(model), basis=repr(basis), beta=model.beta, kappa=model.kappa,
@@ -581,3 +593,416 @@ def stationary_comparison(model, basis, n: int, *, burn_in: float, t_average: fl
     return StationaryComparison(pde=pde, mean=mean, sem=sem, z=z, tau=tau, series=series,
                                 sample_times=sample_times, n=int(n), replicas=int(replicas),
                                 params=params, wall_time=time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------------------------------
+# fluctuations around the uniform state: the static structure factor
+# ---------------------------------------------------------------------------------------
+def _harmonic_dim(l: np.ndarray, d: int) -> np.ndarray:
+    """Dimension N_l of the degree-l spherical harmonics on S^{d-1} (l >= 1)."""
+    from scipy.special import comb
+
+    l = np.asarray(l)
+    if d == 2:
+        return np.full(l.shape, 2.0)
+    return (2 * l + d - 2) / (l + d - 2) * comb(l + d - 2, l)
+
+
+def _zonal_polys(lmax: int, t: np.ndarray, d: int) -> np.ndarray:
+    """P_l(t) / P_l(1), l = 0..lmax (Chebyshev T_l for d = 2, Gegenbauer C_l^{(d-2)/2} else)."""
+    from scipy.special import eval_chebyt, eval_gegenbauer
+
+    ls = np.arange(lmax + 1)[:, None]
+    if d == 2:
+        return eval_chebyt(ls, t[None, :])
+    a = (d - 2) / 2
+    return eval_gegenbauer(ls, a, t[None, :]) / eval_gegenbauer(ls, a, 1.0)
+
+
+def gibbs_structure_factor(kernel, kappa: float, dim: int = 2, modes=(1, 2, 3)) -> dict:
+    """Structure factor of the finite-n Gibbs measure of noisy USA particles, to O(1/n).
+
+    Noisy USA particles dx_i = P_{x_i}((1/n) sum_j e^{beta<x_i,x_j>} x_j) dt +
+    sqrt(2/kappa) dB_i on S^{d-1} are the Langevin dynamics of H = (1/(2 beta n))
+    sum_{i,j} e^{beta<x_i,x_j>} (beta = 0: (1/(2n)) sum <x_i,x_j>), so their invariant law is
+    proportional to exp(kappa H) w.r.t. the product of the normalized uniform measures sigma.
+    With the Funk–Hecke expansion e^{beta<x,y>} = sum_l lambda_l Z_l(<x,y>) (Z_l: the
+    reproducing kernel of degree-l harmonics w.r.t. sigma, Z_l(1) = N_l) this is
+    prod_l exp((n b_l / 2) <mu_n, Z_l mu_n>), b_l = kappa g_l = kappa lambda_l(beta)/beta, with
+    <mu_n, Z_1 mu_n> = d |m|^2 (m = (1/n) sum x_j) and, on the circle, <mu_n, Z_k mu_n> =
+    2 |rhohat_k|^2 (rhohat_k = (1/n) sum e^{ik theta_j}). A Hubbard–Stratonovich transform
+    and a Laplace expansion of the field integral around 0 (valid while every b_l < 1, i.e.
+    kappa < kappa_1 for beta >= 0) give, per harmonic component,
+
+        S_l(n) = n E|rhohat_l|^2  (circle)  or  n E|m|^2  (l = 1, d >= 3)
+               = 1/(1 - b_l) + c_l / n + O(n^{-2}),
+        c_l = -b_l/(1 - b_l)^3 + D_l / (2 (1 - b_l)^2),
+
+    where D_l is the Funk–Hecke coefficient of C(t)^2, C(t) = sum_{l>=1} G_l Z_l(t),
+    G_l = b_l/(1 - b_l) (circle: D_k = sum_{p != 0, k} G_|p| G_|k-p|). The first term of c_l
+    is the quartic cumulant of the uniform law, the second the cubic one at second order
+    (both derived in this module; checked against the exact Kuramoto partition function
+    Z = int e^{-n|h|^2/a} I_0(2|h|)^n, whose remainder (S - 1/(1-a) - c_1/n) n^2 lies within
+    [0.5, 1.6] c_1^2 for a = b_1 <= 0.75). The n = infinity term is the Gaussian-fluctuation
+    law (beta = 0, circle: 1/(1 - kappa/2), Bertini–Giacomin–Pakdaman 2010).
+
+    Parameters
+    ----------
+    kernel : AttentionKernel or KuramotoKernel
+    kappa : float
+        Noise inverse temperature, finite, with every b_l < 1.
+    dim : int
+        d >= 2; for d >= 3 only ``modes=(1,)`` (the mean m) is available.
+    modes : tuple of int
+        Degrees l >= 1.
+
+    Returns
+    -------
+    dict
+        ``b`` (b_l for the modes), ``prediction`` (1/(1 - b_l)), ``correction`` (c_l),
+        ``kappa_1`` (the first threshold), as float arrays over ``modes``.
+    """
+    modes = np.asarray(modes, dtype=int)
+    kappa = float(kappa)
+    L = max(40, int(modes.max()) + 10, int(3 * abs(getattr(kernel, "beta", 0.0))) + 20)
+    g = np.asarray(kernel.coefficients(L, dim), float)[1:]  # g_1..g_L
+    b = kappa * g
+    if np.any(b >= 1):
+        raise ValueError(f"kappa={kappa:g} is not below the first bifurcation: need "
+                         f"kappa * g_l < 1 for all l (kappa_1 = {1 / g[0]:.6g})")
+    G = b / (1 - b)
+    ls = np.arange(1, L + 1)
+    N = _harmonic_dim(ls, dim)
+    if dim == 2:
+        th = np.linspace(0.0, 2 * np.pi, 4 * L + 16, endpoint=False)
+        t, w = np.cos(th), np.full(th.size, 1.0 / th.size)
+    else:
+        from scipy.special import roots_jacobi
+
+        a = (dim - 3) / 2
+        t, w = roots_jacobi(2 * L + 16, a, a)
+        w = w / w.sum()
+    P = _zonal_polys(L, t, dim)  # (L+1, q)
+    C = (G * N) @ P[1:]
+    D = P @ (w * C**2)
+    bm = b[modes - 1]
+    corr = -bm / (1 - bm) ** 3 + D[modes] / (2 * (1 - bm) ** 2)
+    return dict(modes=modes, b=bm, prediction=1.0 / (1.0 - bm), correction=corr,
+                kappa_1=float(1.0 / g[0]))
+
+
+@dataclass
+class StructureFactorStudy:
+    """Result of :func:`structure_factor_study`.
+
+    Arrays are indexed (n, mode); ``modes`` are the circle Fourier modes k (or ``(1,)``, the
+    mean m, for d >= 3).
+
+    Attributes
+    ----------
+    n_values : (p,) int
+    modes : tuple of int
+    dim : int
+    estimate, se : (p, q)
+        S_k = n E|rhohat_k|^2 (d >= 3: n E|m|^2), time- and replica-averaged, and its
+        batch-means standard error (Talay–Tubaro extrapolated when ``extrapolate_dt``).
+    tau : (p, q)
+        Integrated autocorrelation time of n |rhohat_k|^2 (time units).
+    prediction : (q,)
+        Gaussian-fluctuation limit 1/(1 - kappa g_k) = 1/(1 - kappa/kappa_k).
+    correction : (q,)
+        c_k: S_k(n) = prediction + c_k/n + O(n^{-2}) (:func:`gibbs_structure_factor`).
+    budget : (p, q)
+        Allowance for the unknown O(n^{-2}) remainder, 2 (c_k/n)^2.
+    zscore : (p, q)
+        (estimate - prediction - c_k/n) / sqrt(se^2 + budget^2).
+    fits : {mode: dict}
+        :func:`loglog_fit` of E|rhohat_k|^2 = estimate/n against n (expected slope -1).
+    fits_predicted : {mode: dict}
+        The same fit of (prediction + c_k/n)/n: the slope expected at these finite n.
+    """
+
+    n_values: np.ndarray
+    modes: tuple
+    dim: int
+    estimate: np.ndarray
+    se: np.ndarray
+    tau: np.ndarray
+    prediction: np.ndarray
+    correction: np.ndarray
+    budget: np.ndarray
+    zscore: np.ndarray
+    fits: dict
+    fits_predicted: dict
+    replicas: int
+    params: dict = field(default_factory=dict)
+    wall_time: float = 0.0
+
+    @property
+    def slope(self) -> float:
+        """Fitted slope of E|rhohat_1|^2 (d >= 3: E|m|^2) against n."""
+        return self.fits[self.modes[0]]["slope"]
+
+    @property
+    def slope_se(self) -> float:
+        return self.fits[self.modes[0]]["slope_se"]
+
+    def predicted(self, n=None) -> np.ndarray:
+        """prediction + c_k/n at ``n`` (default ``n_values``), shape (len(n), q)."""
+        nv = np.atleast_1d(self.n_values if n is None else np.asarray(n, float))
+        return self.prediction[None, :] + self.correction[None, :] / nv[:, None]
+
+    def summary(self) -> dict:
+        return dict(observable="n E|rhohat_k|^2" if self.dim == 2 else "n E|m|^2",
+                    n_values=self.n_values, modes=list(self.modes), dim=self.dim,
+                    replicas=self.replicas, estimate=self.estimate, se=self.se, tau=self.tau,
+                    prediction=self.prediction, correction=self.correction,
+                    predicted=self.predicted(), budget=self.budget, zscore=self.zscore,
+                    fits={str(k): v for k, v in self.fits.items()},
+                    fits_predicted={str(k): v for k, v in self.fits_predicted.items()},
+                    expected_slope=-1.0, params=self.params, wall_time_s=self.wall_time)
+
+    def to_json(self, path) -> None:
+        io.write_json(path, self.summary())
+
+    def plot(self, path=None):
+        """Left: S_k(n) +- 2 se with the Gaussian limit and the O(1/n)-corrected curve.
+        Right: E|rhohat_k|^2 against n on log-log axes with the fit and n^{-1}."""
+        fig, (ax, bx) = _figure(2, 1, (4.8, 3.6))
+        nv = self.n_values.astype(float)
+        nn = np.geomspace(nv.min(), nv.max(), 100)
+        curve = self.predicted(nn)
+        lab = "n E|m|^2" if self.dim > 2 else "S_{k}"
+        for j, k in enumerate(self.modes):
+            c = f"C{j}"
+            name = lab if self.dim > 2 else f"S_{k}"
+            ax.errorbar(nv, self.estimate[:, j], 2 * self.se[:, j], fmt="o", color=c,
+                        label=f"{name} (particles)")
+            ax.axhline(self.prediction[j], color=c, ls=":")
+            ax.plot(nn, curve[:, j], color=c, ls="--")
+            y = self.estimate[:, j] / nv
+            bx.errorbar(nv, y, 2 * self.se[:, j] / nv, fmt="o", color=c,
+                        label=f"k={k}: slope {self.fits[k]['slope']:.3f} +- "
+                              f"{self.fits[k]['slope_se']:.3f}")
+            bx.plot(nn, curve[:, j] / nn, color=c, ls="--")
+        ax.set_xscale("log")
+        ax.set_xlabel("n")
+        ax.set_ylabel("n E|rhohat_k|^2" if self.dim == 2 else "n E|m|^2")
+        ax.set_title("dotted: 1/(1-kappa/kappa_k); dashed: + c_k/n", fontsize=9)
+        ax.legend(fontsize=7)
+        bx.set_xscale("log")
+        bx.set_yscale("log")
+        bx.set_xlabel("n")
+        bx.set_ylabel("E|rhohat_k|^2" if self.dim == 2 else "E|m|^2")
+        bx.set_title("expected slope -1", fontsize=9)
+        bx.legend(fontsize=7)
+        if path is not None:
+            fig.savefig(path, dpi=110)
+        return fig
+
+
+def _check_positive_int(value, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _power_series(x: np.ndarray, modes, dim: int) -> np.ndarray:
+    """x: (m, n, d) -> (q, m): n |rhohat_k|^2 (circle) or n |m|^2."""
+    n = x.shape[1]
+    if dim == 2:
+        z = x[..., 0] + 1j * x[..., 1]
+        return np.stack([n * np.abs(np.mean(z**k, axis=1)) ** 2 for k in modes])
+    return (n * np.sum(np.mean(x, axis=1) ** 2, axis=-1))[None, :]
+
+
+def _structure_factor_runs(model, n, modes, *, burn_in, t_average, replicas, dt, seed,
+                           sample_every, batches, method, accuracy):
+    m = int(round(t_average / sample_every))
+    series = np.empty((len(modes), replicas, m))
+    chunk = 200
+    used = None
+    for r, rng in enumerate(_rngs(seed, replicas)):
+        kw = dict(dt=dt, seed=rng, method=method, accuracy=accuracy)
+        ps = simulate_particles(model, n, init="uniform", t_final=burn_in, t_eval=[burn_in],
+                                **kw)
+        used = ps.params["method"]
+        x = ps.x[-1]
+        for j0 in range(0, m, chunk):
+            j1 = min(m, j0 + chunk)
+            te = sample_every * np.arange(1, j1 - j0 + 1)
+            ps = simulate_particles(model, x0=x, t_final=te[-1], t_eval=te, normalize_x0=True,
+                                    **kw)
+            x = ps.x[-1]
+            series[:, r, j0:j1] = _power_series(ps.x, modes, model.dim)
+    est, se, tau = (np.empty(len(modes)) for _ in range(3))
+    for j in range(len(modes)):
+        est[j], se[j] = _batch_means(series[j], batches)
+        tau[j] = integrated_autocorrelation_time(series[j]) * sample_every
+    return est, se, tau, used
+
+
+def structure_factor_study(model, n_values, *, t_average: float, burn_in: float | None = None,
+                           replicas: int = 2, dt: float = 0.01, seed=0,
+                           sample_every: float | None = None, batches: int = 10,
+                           modes=(1, 2, 3), method: str = "auto", accuracy: float = 1e-10,
+                           extrapolate_dt: bool = False) -> StructureFactorStudy:
+    """Static structure factor of noisy USA particles around the uniform state, against n.
+
+    For each n in ``n_values``, ``replicas`` particle systems (:func:`simulate_particles`,
+    uniform initial tokens) run ``burn_in``, then ``t_average`` while n |rhohat_k|^2
+    (circle, rhohat_k = (1/n) sum_j e^{ik theta_j}) or n |m|^2 (d >= 3, m = (1/n) sum_j x_j)
+    is sampled every ``sample_every``; the time and replica average estimates the structure
+    factor S_k = n E|rhohat_k|^2 of the stationary (Gibbs) law, with a batch-means standard
+    error (each replica cut into ``batches`` batches; the integrated autocorrelation time is
+    reported in ``tau`` to check that a batch, t_average / batches, is much longer).
+
+    Since the PDE's rho_k vanishes at the uniform state, E|rhohat_k|^2 - |rho_k|^2 = S_k / n
+    is an O(1/n) bias of a quadratic observable with a closed form: below the first
+    bifurcation (kappa < kappa_1 = beta / I_1(beta) on the circle, beta/lambda_1(beta) on
+    S^{d-1}) S_k -> 1/(1 - kappa/kappa_k), kappa_k = 1/g_k (circle: beta/I_k(beta);
+    beta = 0: 1/(1 - kappa/2); S^{d-1}, l = 1: 1/(1 - kappa lambda_1(beta)/beta)), with the
+    O(1/n) term c_k/n of :func:`gibbs_structure_factor`. The fitted log-log slope of
+    E|rhohat_k|^2 against n is expected to be -1 (``fits_predicted`` gives the slope of the
+    corrected prediction at these n, which differs from -1 by O(c_k/(n S_k))).
+
+    Euler–Maruyama bias. The stationary law of the discretized chain is off by O(dt): the
+    retraction of the ambient Gaussian step enlarges the effective angular diffusion by
+    about (1 + 2 dt/kappa), i.e. lowers the effective kappa, so S_k is biased low by about
+    S_k^2 b_k (2 dt/kappa) (b_k = kappa/kappa_k). Measured at beta = 1, kappa = kappa_1/2,
+    n = 30: S_1 ~ S_1(0) - 4.5 dt on the circle and S_1(0) - 2.8 dt on S^2, i.e. 2.3% and
+    1.4% at dt = 0.01. Choose dt so that this is below the statistical error, or set
+    ``extrapolate_dt=True``: the runs are repeated at dt/2 (independent seeds) and the
+    Talay–Tubaro extrapolation 2 S(dt/2) - S(dt) is reported (bias O(dt^2), standard error
+    sqrt(4 se(dt/2)^2 + se(dt)^2), about 3x the cost of a run at dt/2); the raw values are in
+    ``params["raw"]``.
+
+    Parameters
+    ----------
+    model : MeanFieldModel
+        USA dynamics, AttentionKernel or KuramotoKernel, finite kappa < kappa_1, any dim.
+    n_values : sequence of int
+        Token numbers (>= 1 each; the slope fit needs >= 2 distinct values).
+    t_average : float
+        Averaging time per replica (after the burn-in).
+    burn_in : float, optional
+        Discarded time from the uniform start; default 5 / gamma_1, gamma_1 =
+        (d-1)(1 - b_1)/kappa the relaxation rate of the first mode.
+    replicas : int
+        Independent systems per n (seeded by ``SeedSequence(seed).spawn``, per n then per
+        replica).
+    dt : float
+        Euler–Maruyama step (see above).
+    sample_every : float, optional
+        Sampling interval (default 5 dt).
+    batches : int
+        Batches per replica for the error bar (>= 2).
+    modes : tuple of int
+        Circle Fourier modes k >= 1 (default 1, 2, 3); for d >= 3 only (1,) (the mean).
+    method, accuracy : passed to :func:`simulate_particles` ("auto": direct O(n^2) summation
+        below AUTO_SPECTRAL_N tokens).
+    extrapolate_dt : bool
+        Talay–Tubaro extrapolation in dt (see above).
+
+    Returns
+    -------
+    StructureFactorStudy
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> from meanfield.particles.compare import structure_factor_study
+    >>> kappa_1 = mf.AttentionKernel(1.0).threshold(1)          # beta / I_1(beta)
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(1.0), kappa=0.5 * kappa_1)
+    >>> st = structure_factor_study(model, [10, 20], t_average=20.0, dt=0.05, replicas=1,
+    ...                             modes=(1, 2), seed=0)
+    >>> st.prediction.round(4)                                  # 1/(1 - kappa/kappa_k)
+    array([2.    , 1.1365])
+    >>> st.correction.round(3)                                  # S_k(n) = limit + c_k/n + ...
+    array([-3.443,  0.496])
+    >>> st.estimate.shape, st.se.shape                          # (n, mode)
+    ((2, 2), (2, 2))
+    """
+    from ..kernels import AttentionKernel, KuramotoKernel
+    from ..model import MeanFieldModel
+
+    t0 = time.perf_counter()
+    if not isinstance(model, MeanFieldModel):
+        raise TypeError(f"model must be a MeanFieldModel, got {type(model).__name__}")
+    if model.dynamics != "usa":
+        raise ValueError("the structure factor's closed form holds for the USA dynamics (a "
+                         "gradient flow with Gibbs invariant law); got "
+                         f"dynamics={model.dynamics!r}")
+    if not isinstance(model.kernel, AttentionKernel | KuramotoKernel):
+        raise ValueError("structure_factor_study needs the attention kernel e^{beta<x,y>} "
+                         f"(AttentionKernel or KuramotoKernel), got {model.kernel!r}")
+    kappa = float(model.kappa)
+    if not np.isfinite(kappa):
+        raise ValueError("the structure factor needs noise: kappa must be finite")
+    dim = int(model.dim)
+    modes = tuple(int(_check_positive_int(k, "each mode")) for k in np.atleast_1d(modes))
+    if len(modes) == 0 or len(set(modes)) != len(modes):
+        raise ValueError(f"modes must be distinct positive integers, got {modes!r}")
+    if dim > 2 and modes != (1,):
+        raise ValueError(f"on S^{dim - 1} (d >= 3) only modes=(1,) (n|m|^2) is implemented, "
+                         f"got {modes!r}")
+    gib = gibbs_structure_factor(model.kernel, kappa, dim, modes)  # raises if kappa >= kappa_1
+    nv_list = list(np.atleast_1d(n_values))
+    if len(nv_list) == 0:
+        raise ValueError("n_values must hold at least one positive integer")
+    nv = np.array([_check_positive_int(n, "each of n_values") for n in nv_list], np.int64)
+    replicas = _check_positive_int(replicas, "replicas")
+    batches = _check_positive_int(batches, "batches", 2)
+    dt = float(dt)
+    if not (np.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be finite and > 0, got {dt}")
+    sample_every = 5 * dt if sample_every is None else float(sample_every)
+    g1 = float(model.kernel.coefficients(1, dim)[1])
+    gamma1 = (dim - 1) * (1 - kappa * g1) / kappa
+    burn_in = 5.0 / gamma1 if burn_in is None else float(burn_in)
+    t_average = float(t_average)
+    if not (burn_in >= 0 and t_average > 0 and sample_every > 0):
+        raise ValueError("need burn_in >= 0, t_average > 0, sample_every > 0")
+    if int(round(t_average / sample_every)) < 2 * batches:
+        raise ValueError(f"t_average / sample_every = {int(round(t_average / sample_every))} "
+                         f"samples; need >= 2 * batches = {2 * batches}")
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    seeds = ss.spawn(nv.size)
+    q = len(modes)
+    est, se, tau = (np.empty((nv.size, q)) for _ in range(3))
+    raw = {}
+    used = None
+    kw = dict(burn_in=burn_in, t_average=t_average, replicas=replicas, batches=batches,
+              sample_every=sample_every, method=method, accuracy=accuracy)
+    for i, n in enumerate(nv):
+        if extrapolate_dt:
+            sa, sb = seeds[i].spawn(2)
+            a = _structure_factor_runs(model, int(n), modes, dt=dt, seed=sa, **kw)
+            b = _structure_factor_runs(model, int(n), modes, dt=dt / 2, seed=sb, **kw)
+            est[i] = 2 * b[0] - a[0]
+            se[i] = np.sqrt(4 * b[1] ** 2 + a[1] ** 2)
+            tau[i] = b[2]
+            used = b[3]
+            raw[int(n)] = {str(dt): dict(estimate=a[0], se=a[1]),
+                           str(dt / 2): dict(estimate=b[0], se=b[1])}
+        else:
+            est[i], se[i], tau[i], used = _structure_factor_runs(model, int(n), modes, dt=dt,
+                                                                 seed=seeds[i], **kw)
+    pred, corr = gib["prediction"], gib["correction"]
+    predicted = pred[None, :] + corr[None, :] / nv[:, None]
+    budget = 2.0 * (corr[None, :] / nv[:, None]) ** 2
+    zscore = (est - predicted) / np.sqrt(se**2 + budget**2)
+    fits, fits_pred = {}, {}
+    for j, k in enumerate(modes):
+        fits[k] = loglog_fit(nv, est[:, j] / nv, se[:, j] / nv)
+        fits_pred[k] = loglog_fit(nv, predicted[:, j] / nv)
+    params = dict(model=repr(model), beta=model.beta, kappa=kappa, dim=dim,
+                  kappa_1=gib["kappa_1"], b=gib["b"], dt=dt, method=used, seed=_seed_repr(seed),
+                  burn_in=burn_in, t_average=t_average, sample_every=sample_every,
+                  batches=batches, extrapolate_dt=bool(extrapolate_dt))
+    if extrapolate_dt:
+        params["raw"] = raw
+    return StructureFactorStudy(
+        n_values=nv, modes=modes, dim=dim, estimate=est, se=se, tau=tau, prediction=pred,
+        correction=corr, budget=budget, zscore=zscore, fits=fits, fits_predicted=fits_pred,
+        replicas=replicas, params=params, wall_time=time.perf_counter() - t0)

@@ -44,6 +44,23 @@ def circle_coefficients(beta: float, accuracy: float = 1e-10,
 
     K is chosen as described in the module docstring. Raises ValueError if no K below
     ``max_order`` reaches ``accuracy``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.special import ive
+    >>> from meanfield.particles.spectral import circle_coefficients
+    >>> ik, ck, K = circle_coefficients(2.0)
+    >>> K, bool(ik[0] == ive(0, 2.0))
+    (13, True)
+    >>> k = np.arange(1, K + 1)
+    >>> bool(np.allclose(ck[1:], k * ik[1:] / 2.0, atol=1e-16))  # c_k = k I_k / beta
+    True
+
+    At ``beta = 0`` only the first mode is left, with the limit ``c_1 = 1/2``:
+
+    >>> [c.tolist() for c in circle_coefficients(0.0)[:2]]
+    [[1.0, 0.0], [0.0, 0.5]]
     """
     beta = float(beta)
     if not (np.isfinite(accuracy) and accuracy > 0):
@@ -69,7 +86,14 @@ def circle_coefficients(beta: float, accuracy: float = 1e-10,
 
 
 def circle_order(beta: float, accuracy: float = 1e-10) -> int:
-    """The truncation order K used for (beta, accuracy)."""
+    """The truncation order K used for (beta, accuracy).
+
+    Examples
+    --------
+    >>> from meanfield.particles.spectral import circle_order
+    >>> circle_order(0.0), circle_order(1.0), circle_order(10.0), circle_order(10.0, 1e-4)
+    (1, 11, 25, 15)
+    """
     return circle_coefficients(beta, accuracy)[2]
 
 
@@ -170,7 +194,18 @@ SERIAL_N = 1 << 15
 
 def circle_moments(x: np.ndarray, K: int) -> np.ndarray:
     """Empirical moments S_k = (1/n) sum_j e^{i k theta_j}, k = 0..K (x: (n, 2), normalized
-    inside)."""
+    inside).
+
+    Examples
+    --------
+    Tokens at angles 0 and pi/2 (the second one not normalized):
+
+    >>> import numpy as np
+    >>> from meanfield.particles.spectral import circle_moments
+    >>> S = circle_moments(np.array([[1.0, 0.0], [0.0, 2.0]]), 2)
+    >>> np.round(S, 12).tolist()  # (1 + i^k) / 2
+    [(1+0j), (0.5+0.5j), 0j]
+    """
     x = np.ascontiguousarray(x, dtype=np.float64)
     re = np.empty(K + 1)
     im = np.empty(K + 1)
@@ -188,6 +223,25 @@ def circle_velocity(x: np.ndarray, beta: float, softmax: bool, accuracy: float =
 
     x : (n, 2) tokens (rows are normalized inside: x_i / |x_i| is used). ``coefficients``:
     a cached ``circle_coefficients(beta, accuracy)`` result. Returns float64.
+
+    Examples
+    --------
+    Against the direct sums ``v_i = (1/n) sum_j e^{beta <x_i, x_j>} x_j`` (USA) and their
+    softmax average (SA), projected on the tangent line at ``x_i``:
+
+    >>> import numpy as np
+    >>> from meanfield.particles.spectral import circle_velocity
+    >>> theta = np.random.default_rng(0).uniform(0, 2 * np.pi, 100)
+    >>> x = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    >>> G = np.exp(3.0 * x @ x.T)
+    >>> def tangent(v):
+    ...     return v - np.sum(v * x, axis=1)[:, None] * x
+    >>> usa = tangent(G @ x / len(x))
+    >>> bool(np.max(np.abs(circle_velocity(x, 3.0, softmax=False) - usa)) < 1e-10)
+    True
+    >>> sa = tangent(G @ x / G.sum(axis=1)[:, None])
+    >>> bool(np.max(np.abs(circle_velocity(x, 3.0, softmax=True) - sa)) < 1e-10)
+    True
     """
     x = np.ascontiguousarray(x, dtype=np.float64)
     ik, ck, K = coefficients if coefficients is not None else circle_coefficients(beta,
@@ -206,6 +260,21 @@ def circle_energy(x: np.ndarray, beta: float, accuracy: float = 1e-12) -> float:
     """E_beta = (1/(2 beta n^2)) sum_{i,j} e^{beta cos(theta_i - theta_j)} in O(n K).
 
     (1/n^2) sum_{ij} e^{beta cos} = I_0 + 2 sum_{k>=1} I_k |S_k|^2; beta = 0: |m|^2 / 2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.particles.spectral import circle_energy
+    >>> theta = np.random.default_rng(0).uniform(0, 2 * np.pi, 100)
+    >>> x = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    >>> direct = np.exp(3.0 * x @ x.T).sum() / (2 * 3.0 * 100**2)
+    >>> bool(abs(circle_energy(x, 3.0) - direct) < 1e-12)
+    True
+
+    At ``beta = 0`` it is ``|m|^2 / 2``; two tokens at the same point have ``|m| = 1``:
+
+    >>> circle_energy(np.array([[1.0, 0.0], [1.0, 0.0]]), 0.0)
+    0.5
     """
     if beta == 0:
         S = circle_moments(x, 1)

@@ -59,7 +59,16 @@ _EPS_FLOOR = 3e-13
 
 
 def sphere_epsilon(accuracy: float) -> float:
-    """The ducc0 NUFFT epsilon used for a requested accuracy."""
+    """The ducc0 NUFFT epsilon used for a requested accuracy.
+
+    Examples
+    --------
+    ``accuracy / 20``, but not below ducc0's double-precision floor:
+
+    >>> from meanfield.particles.spectral_s2 import sphere_epsilon
+    >>> round(sphere_epsilon(1e-10), 20), sphere_epsilon(1e-14)
+    (5e-12, 3e-13)
+    """
     return max(float(accuracy) / 20.0, _EPS_FLOOR)
 
 
@@ -99,6 +108,26 @@ def sphere_coefficients(beta: float, accuracy: float = 1e-10,
 
     L is chosen as described in the module docstring. Raises ValueError if no L up to
     ``max_degree`` reaches ``accuracy``.
+
+    Examples
+    --------
+    ``lambda_0(beta) = i_0(beta) = sinh(beta) / beta`` and
+    ``mu_l = (lambda_{l-1} - lambda_{l+1}) / (2l + 1) = lambda_l / beta``:
+
+    >>> import math
+    >>> import numpy as np
+    >>> from meanfield.particles.spectral_s2 import sphere_coefficients
+    >>> lam, mu, L = sphere_coefficients(2.0)
+    >>> L, bool(abs(lam[0] - math.sinh(2.0) / 2.0 * math.exp(-2.0)) < 1e-15)
+    (14, True)
+    >>> bool(np.allclose(mu[1:], lam[1:] / 2.0, rtol=1e-12))
+    True
+
+    At ``beta = 0`` only degree 1 is left, with the limit ``mu_1 = 1/3``:
+
+    >>> lam, mu, L = sphere_coefficients(0.0)
+    >>> lam.tolist(), round(float(mu[1]), 15), L
+    ([1.0, 0.0], 0.333333333333333, 1)
     """
     if not (np.isfinite(accuracy) and accuracy > 0):
         raise ValueError(f"accuracy must be a positive number, got {accuracy}")
@@ -108,7 +137,14 @@ def sphere_coefficients(beta: float, accuracy: float = 1e-10,
 
 
 def sphere_order(beta: float, accuracy: float = 1e-10) -> int:
-    """The truncation degree L used for (beta, accuracy)."""
+    """The truncation degree L used for (beta, accuracy).
+
+    Examples
+    --------
+    >>> from meanfield.particles.spectral_s2 import sphere_order
+    >>> sphere_order(0.0), sphere_order(1.0), sphere_order(10.0)
+    (1, 11, 27)
+    """
     return sphere_coefficients(beta, accuracy)[2]
 
 
@@ -132,6 +168,24 @@ def sphere_sums(x: np.ndarray, beta: float, accuracy: float = 1e-10, coefficient
 
     F_i = sum_j e^{beta <x_i, x_j>} (n,), T_i = sum_j e^{beta <x_i, x_j>} P_{x_i} x_j (n, 3),
     x : (n, 3) tokens (rows normalized inside).
+
+    Examples
+    --------
+    Against the direct O(n^2) sums:
+
+    >>> import numpy as np
+    >>> from meanfield.particles.spectral_s2 import sphere_sums
+    >>> x = np.random.default_rng(0).standard_normal((60, 3))
+    >>> x /= np.linalg.norm(x, axis=1, keepdims=True)
+    >>> G = np.exp(3.0 * x @ x.T)
+    >>> F, T = sphere_sums(x, 3.0)
+    >>> F.shape, T.shape
+    ((60,), (60, 3))
+    >>> bool(np.allclose(F * np.exp(3.0), G.sum(axis=1), rtol=1e-10))
+    True
+    >>> T_direct = G @ x - np.sum((G @ x) * x, axis=1)[:, None] * x
+    >>> bool(np.max(np.abs(T * np.exp(3.0) - T_direct)) < 1e-10 * np.abs(T_direct).max())
+    True
     """
     x = np.ascontiguousarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != 3:
@@ -169,6 +223,24 @@ def sphere_velocity(x: np.ndarray, beta: float, dynamics: str = "usa",
     a bool is accepted as ``softmax``. x : (n, 3) tokens (rows normalized inside).
     ``coefficients``: a cached ``sphere_coefficients(beta, accuracy)`` result. Error bound:
     see the module docstring.
+
+    Examples
+    --------
+    Against the direct sums, projected on the tangent plane at ``x_i``:
+
+    >>> import numpy as np
+    >>> from meanfield.particles.spectral_s2 import sphere_velocity
+    >>> x = np.random.default_rng(0).standard_normal((60, 3))
+    >>> x /= np.linalg.norm(x, axis=1, keepdims=True)
+    >>> G = np.exp(3.0 * x @ x.T)
+    >>> def tangent(v):
+    ...     return v - np.sum(v * x, axis=1)[:, None] * x
+    >>> usa = tangent(G @ x / len(x))
+    >>> bool(np.max(np.abs(sphere_velocity(x, 3.0, "usa") - usa)) < 1e-10)
+    True
+    >>> sa = tangent(G @ x / G.sum(axis=1)[:, None])
+    >>> bool(np.max(np.abs(sphere_velocity(x, 3.0, "sa") - sa)) < 1e-10)
+    True
     """
     if isinstance(dynamics, bool | np.bool_):
         softmax = bool(dynamics)

@@ -85,6 +85,19 @@ class ParticleSolution:
         Number of time steps taken.
     wall_time : float
         Seconds spent in the time loop.
+
+    Examples
+    --------
+    Usually returned by :func:`simulate_particles`; built by hand here: four equally
+    spaced tokens on the circle at t = 0, three of them merged at t = 1.
+
+    >>> import numpy as np
+    >>> from meanfield.particles.simulate import ParticleSolution
+    >>> theta = np.array([[0, 0.5, 1, 1.5], [0, 0, 0, 1]]) * np.pi  # 4 tokens, 2 times
+    >>> ps = ParticleSolution(t=np.array([0.0, 1.0]), params={"beta": 1.0},
+    ...                       x=np.stack([np.cos(theta), np.sin(theta)], axis=-1))
+    >>> ps.n, ps.dim, ps.x.shape, ps.radius is None
+    (4, 2, (2, 4, 2), True)
     """
 
     t: np.ndarray
@@ -96,40 +109,154 @@ class ParticleSolution:
 
     @property
     def n(self) -> int:
+        """Number of tokens.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from meanfield.particles.simulate import ParticleSolution
+        >>> theta = np.array([[0, 0.5, 1, 1.5], [0, 0, 0, 1]]) * np.pi  # 4 tokens, 2 times
+        >>> ps = ParticleSolution(t=np.array([0.0, 1.0]), params={"beta": 1.0},
+        ...                       x=np.stack([np.cos(theta), np.sin(theta)], axis=-1))
+        >>> ps.n
+        4
+        """
         return self.x.shape[1]
 
     @property
     def dim(self) -> int:
+        """Ambient dimension d of the tokens (on S^{d-1}).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from meanfield.particles.simulate import ParticleSolution
+        >>> theta = np.array([[0, 0.5, 1, 1.5], [0, 0, 0, 1]]) * np.pi  # 4 tokens, 2 times
+        >>> ps = ParticleSolution(t=np.array([0.0, 1.0]), params={"beta": 1.0},
+        ...                       x=np.stack([np.cos(theta), np.sin(theta)], axis=-1))
+        >>> ps.dim
+        2
+        """
         return self.x.shape[2]
 
     def order_parameter(self) -> np.ndarray:
-        """|m(t)| = |(1/n) sum_j x_j(t)|, shape (m,)."""
+        """|m(t)| = |(1/n) sum_j x_j(t)|, shape (m,).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from meanfield.particles.simulate import ParticleSolution
+        >>> theta = np.array([[0, 0.5, 1, 1.5], [0, 0, 0, 1]]) * np.pi  # 4 tokens, 2 times
+        >>> ps = ParticleSolution(t=np.array([0.0, 1.0]), params={"beta": 1.0},
+        ...                       x=np.stack([np.cos(theta), np.sin(theta)], axis=-1))
+        >>> np.round(ps.order_parameter(), 12) + 0  # m = 0, then (3 - 1) / 4
+        array([0. , 0.5])
+        """
         return obs.order_parameter(self.x)
 
     def mean_inner_product(self) -> np.ndarray:
-        """Mean pairwise inner product over i != j at each save time, shape (m,)."""
+        """Mean pairwise inner product over i != j at each save time, shape (m,).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from meanfield.particles.simulate import ParticleSolution
+        >>> theta = np.array([[0, 0.5, 1, 1.5], [0, 0, 0, 1]]) * np.pi  # 4 tokens, 2 times
+        >>> ps = ParticleSolution(t=np.array([0.0, 1.0]), params={"beta": 1.0},
+        ...                       x=np.stack([np.cos(theta), np.sin(theta)], axis=-1))
+        >>> np.round(ps.mean_inner_product(), 12) + 0  # (|sum_j x_j|^2 - n) / (n (n - 1))
+        array([-0.33333333,  0.        ])
+        """
         return obs.mean_inner_product(self.x)
 
     def moments(self, k) -> np.ndarray:
-        """Circle Fourier moments (1/n) sum_j e^{ik theta_j}, shape (m,) or (m, len(k))."""
+        """Circle Fourier moments (1/n) sum_j e^{ik theta_j}, shape (m,) or (m, len(k)).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from meanfield.particles.simulate import ParticleSolution
+        >>> theta = np.array([[0, 0.5, 1, 1.5], [0, 0, 0, 1]]) * np.pi  # 4 tokens, 2 times
+        >>> ps = ParticleSolution(t=np.array([0.0, 1.0]), params={"beta": 1.0},
+        ...                       x=np.stack([np.cos(theta), np.sin(theta)], axis=-1))
+        >>> np.round(ps.moments([1, 2]).real, 12) + 0
+        array([[0. , 0. ],
+               [0.5, 1. ]])
+        >>> ps.moments(1).shape
+        (2,)
+        """
         return obs.fourier_moments(self.x, k)
 
     def angles(self) -> np.ndarray:
-        """Angles (m, n) in [0, 2 pi) (circle)."""
+        """Angles (m, n) in [0, 2 pi) (circle).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from meanfield.particles.simulate import ParticleSolution
+        >>> theta = np.array([[0, 0.5, 1, 1.5], [0, 0, 0, 1]]) * np.pi  # 4 tokens, 2 times
+        >>> ps = ParticleSolution(t=np.array([0.0, 1.0]), params={"beta": 1.0},
+        ...                       x=np.stack([np.cos(theta), np.sin(theta)], axis=-1))
+        >>> bool(np.allclose(ps.angles(), theta))
+        True
+        """
         return obs.angles(self.x)
 
     def energy(self, method: str = "auto") -> np.ndarray:
-        """E_beta at each save time (identity Q, K only)."""
+        """E_beta at each save time (identity Q, K only).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from meanfield.particles.simulate import ParticleSolution
+        >>> theta = np.array([[0, 0.5, 1, 1.5], [0, 0, 0, 1]]) * np.pi  # 4 tokens, 2 times
+        >>> ps = ParticleSolution(t=np.array([0.0, 1.0]), params={"beta": 1.0},
+        ...                       x=np.stack([np.cos(theta), np.sin(theta)], axis=-1))
+        >>> E = ps.energy()  # (1 / (2 beta n^2)) sum_ij e^{beta <x_i, x_j>}, beta = 1
+        >>> exact = np.array([4 * np.e + 8 + 4 / np.e, 10 * np.e + 6 / np.e]) / 32
+        >>> bool(np.allclose(E, exact))
+        True
+        """
         if self.params.get("Q") is not None or self.params.get("K") is not None:
             raise ValueError("energy() is defined for identity Q and K")
         return obs.energy(self.x, self.params["beta"], method)
 
     def clusters(self, index: int = -1, tol: float = 1e-2) -> obs.Clusters:
-        """Clusters of the configuration at save index ``index`` (see observables.clusters)."""
+        """Clusters of the configuration at save index ``index`` (see observables.clusters).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from meanfield.particles.simulate import ParticleSolution
+        >>> theta = np.array([[0, 0.5, 1, 1.5], [0, 0, 0, 1]]) * np.pi  # 4 tokens, 2 times
+        >>> ps = ParticleSolution(t=np.array([0.0, 1.0]), params={"beta": 1.0},
+        ...                       x=np.stack([np.cos(theta), np.sin(theta)], axis=-1))
+        >>> c = ps.clusters()  # at the last save time
+        >>> c.count, c.sizes.tolist(), c.labels.tolist()
+        (2, [3, 1], [0, 0, 0, 1])
+        >>> ps.clusters(0).count
+        4
+        """
         return obs.clusters(self.x[index], tol)
 
     def save(self, path) -> None:
-        """Write t, x (and radius) to an .npz file atomically; params as a JSON string."""
+        """Write t, x (and radius) to an .npz file atomically; params as a JSON string.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from meanfield.particles.simulate import ParticleSolution
+        >>> theta = np.array([[0, 0.5, 1, 1.5], [0, 0, 0, 1]]) * np.pi  # 4 tokens, 2 times
+        >>> ps = ParticleSolution(t=np.array([0.0, 1.0]), params={"beta": 1.0},
+        ...                       x=np.stack([np.cos(theta), np.sin(theta)], axis=-1))
+        >>> import json, os, tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     ps.save(os.path.join(tmp, "run.npz"))
+        ...     with np.load(os.path.join(tmp, "run.npz")) as data:
+        ...         print(sorted(data.files), np.array_equal(data["x"], ps.x),
+        ...               json.loads(str(data["params"])))
+        ['params', 't', 'x'] True {'beta': 1.0}
+        """
         import json
 
         from ..io import _jsonable, save_npz

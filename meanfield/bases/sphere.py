@@ -100,7 +100,18 @@ def _rotation_angles(rotation) -> tuple[float, float, float]:
 
 
 def euler_matrix(psi: float, theta: float, phi: float) -> np.ndarray:
-    """The rotation matrix Rz(phi) Ry(theta) Rz(psi) of the Euler angles ``rotate`` takes."""
+    """The rotation matrix Rz(phi) Ry(theta) Rz(psi) of the Euler angles ``rotate`` takes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.bases.sphere import euler_matrix
+    >>> R = euler_matrix(0.0, np.pi / 2, 0.0)  # a quarter turn about e_2
+    >>> (np.round(R @ [0.0, 0.0, 1.0], 12) + 0).tolist()
+    [1.0, 0.0, 0.0]
+    >>> bool(np.allclose(R @ R.T, np.eye(3))), round(float(np.linalg.det(R)), 12)
+    (True, 1.0)
+    """
     def rz(a):
         return np.array([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0],
                          [0.0, 0.0, 1.0]])
@@ -204,12 +215,30 @@ class SphereBasis(RealOrthonormalSeries):
     # -- shapes -----------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, int]:
-        """Shape of a grid function: (ntheta, nphi)."""
+        """Shape of a grid function: (ntheta, nphi).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> b.shape, b.ntheta, b.nphi  # ceil(1.5 (lmax + 1)) rings, FFT-friendly nphi
+        ((8, 14), 8, 14)
+        """
         return (self.ntheta, self.nphi)
 
     @property
     def coeff_shape(self) -> tuple[int]:
-        """Shape of a coefficient array: ((lmax + 1)^2,)."""
+        """Shape of a coefficient array: ((lmax + 1)^2,).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> b.coeff_shape
+        (25,)
+        """
         return ((self.lmax + 1) ** 2,)
 
     def __repr__(self) -> str:
@@ -217,7 +246,18 @@ class SphereBasis(RealOrthonormalSeries):
                 f"grid={self.ntheta}x{self.nphi})")
 
     def index(self, l: int, m: int) -> int:
-        """Position of the real coefficient (l, m) (m < 0: sine part) in a coefficient array."""
+        """Position of the real coefficient (l, m) (m < 0: sine part) in a coefficient array.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> b.index(0, 0), b.index(1, 0), b.index(2, -2), b.index(4, 4)
+        (0, 2, 4, 24)
+        >>> bool(b.degrees[b.index(3, -1)] == 3 and b.orders[b.index(3, -1)] == -1)
+        True
+        """
         if not (0 <= l <= self.lmax and -l <= m <= l):
             raise ValueError(f"(l, m) = ({l}, {m}) is not in the basis (lmax={self.lmax})")
         return l * l + l + m
@@ -231,14 +271,36 @@ class SphereBasis(RealOrthonormalSeries):
         return f
 
     def to_alm(self, c: np.ndarray) -> np.ndarray:
-        """Real coefficients (..., (lmax+1)^2) -> complex ducc0 a_lm (..., n_alm) (dOmega)."""
+        """Real coefficients (..., (lmax+1)^2) -> complex ducc0 a_lm (..., n_alm) (dOmega).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> c = np.zeros(b.coeff_shape)
+        >>> c[0] = 1.0  # f = 1: a_00 = sqrt(4 pi) for Y_00 = 1 / sqrt(4 pi)
+        >>> a = b.to_alm(c)
+        >>> a.shape, bool(np.isclose(a[0], np.sqrt(4 * np.pi)))
+        ((15,), True)
+        """
         c = self._check_coeffs(c)
         a = (c[..., self._rc] * self._to_alm_c).astype(complex)
         a[..., self._pos] -= 1j * math.sqrt(2 * np.pi) * c[..., self._rs]
         return a
 
     def from_alm(self, a: np.ndarray) -> np.ndarray:
-        """Complex ducc0 a_lm (..., n_alm) of a real function -> real coefficients."""
+        """Complex ducc0 a_lm (..., n_alm) of a real function -> real coefficients.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> c = np.random.default_rng(0).standard_normal(b.coeff_shape)
+        >>> bool(np.allclose(b.from_alm(b.to_alm(c)), c, atol=1e-15))
+        True
+        """
         a = np.asarray(a)
         out = np.empty(a.shape[:-1] + self.coeff_shape)
         out[..., self._rc] = a.real * self._from_alm_c
@@ -267,15 +329,45 @@ class SphereBasis(RealOrthonormalSeries):
 
     # -- transforms -------------------------------------------------------------------
     def forward(self, f: np.ndarray) -> np.ndarray:
-        """Grid values (..., ntheta, nphi) -> coefficients int f Z_i d sigma (quadrature)."""
+        """Grid values (..., ntheta, nphi) -> coefficients int f Z_i d sigma (quadrature).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> cz = b.forward(b.points[..., 2])  # f(x) = z = sqrt(1/3) Z_{1,0}
+        >>> np.round(cz[:4], 12) + 0
+        array([0.        , 0.        , 0.57735027, 0.        ])
+        """
         return self.from_alm(self._adjoint(self._check_grid(f)))
 
     def backward(self, c: np.ndarray) -> np.ndarray:
-        """Coefficients (..., (lmax+1)^2) -> grid values (..., ntheta, nphi)."""
+        """Coefficients (..., (lmax+1)^2) -> grid values (..., ntheta, nphi).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> cz = b.forward(b.points[..., 2])  # f(x) = z = sqrt(1/3) Z_{1,0}
+        >>> bool(np.allclose(b.backward(cz), b.points[..., 2], atol=1e-14))
+        True
+        """
         return self._synth(self.to_alm(c))
 
     def from_function(self, f) -> np.ndarray:
-        """Grid values of a function f(x) of points x (..., 3) on S^2."""
+        """Grid values of a function f(x) of points x (..., 3) on S^2.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> f = b.from_function(lambda x: x[..., 2] ** 2)
+        >>> f.shape, round(float(b.integrate(f)), 12)  # int z^2 d sigma = 1/3
+        ((8, 14), 0.333333333333)
+        """
         if not callable(f):
             raise TypeError("f must be a callable of points x with shape (..., 3)")
         vals = np.asarray(f(self.points.copy()), dtype=float)
@@ -289,6 +381,15 @@ class SphereBasis(RealOrthonormalSeries):
 
         Uses ducc0's non-uniform synthesis (relative accuracy about ``epsilon``).
         Returns shape (*c.shape[:-1], *points.shape[:-1]).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> cz = b.forward(b.points[..., 2])  # f(x) = z = sqrt(1/3) Z_{1,0}
+        >>> np.round(b.evaluate(cz, [[0.0, 0.0, 1.0], [0.6, 0.0, 0.8], [1.0, 0.0, 0.0]]), 12) + 0
+        array([1. , 0.8, 0. ])
         """
         a = self.to_alm(c)
         p = np.asarray(points, dtype=float)
@@ -310,7 +411,21 @@ class SphereBasis(RealOrthonormalSeries):
     # -- calculus ---------------------------------------------------------------------
     def grad(self, c: np.ndarray) -> np.ndarray:
         """Tangent gradient on the grid as w = d_theta f + i d_phi f / sin(theta), complex,
-        layout (1, *batch, ntheta, nphi)."""
+        layout (1, *batch, ntheta, nphi).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> cz = b.forward(b.points[..., 2])  # f(x) = z = sqrt(1/3) Z_{1,0}
+        >>> w = b.grad(cz)  # grad z = -sin(theta) e_theta
+        >>> w.shape
+        (1, 8, 14)
+        >>> theta = b.grid[0]
+        >>> bool(np.allclose(w[0].real, -np.sin(theta))), bool(np.allclose(w[0].imag, 0))
+        (True, True)
+        """
         a = self.to_alm(c)
         out = np.empty((1,) + a.shape[:-1] + self.shape, dtype=complex)
         a2 = a.reshape(-1, 1, self.n_alm)
@@ -327,7 +442,17 @@ class SphereBasis(RealOrthonormalSeries):
     def div(self, v: np.ndarray) -> np.ndarray:
         """Coefficients of div v for a field w = v_theta + i v_phi in the layout
         (1, *batch, ntheta, nphi), taken weakly: (div v)_i = -int v . grad Z_i d sigma
-        (the quadrature adjoint of ``grad``)."""
+        (the quadrature adjoint of ``grad``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> c = b.forward(b.from_function(lambda x: x[..., 0] * x[..., 2] + x[..., 1]))
+        >>> bool(np.allclose(b.div(b.grad(c)), b.laplacian * c))  # div grad = -l(l+1)
+        True
+        """
         v = np.asarray(v)
         if v.ndim < 3 or v.shape[0] != 1:
             raise ValueError("a tangent field on S^2 has the layout (1, *batch, ntheta, nphi) "
@@ -350,33 +475,98 @@ class SphereBasis(RealOrthonormalSeries):
         return self.from_alm(out)
 
     def vector_norm(self, v: np.ndarray) -> np.ndarray:
-        """Pointwise length |v_theta + i v_phi| of a field (1, *batch, ntheta, nphi)."""
+        """Pointwise length |v_theta + i v_phi| of a field (1, *batch, ntheta, nphi).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> cz = b.forward(b.points[..., 2])  # f(x) = z = sqrt(1/3) Z_{1,0}
+        >>> bool(np.allclose(b.vector_norm(b.grad(cz)), np.sin(b.grid[0])))  # |grad z|
+        True
+        """
         return np.abs(np.asarray(v)[0])
 
     def tangent_components(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(v_theta, v_phi), each (*batch, ntheta, nphi), of a field in this layout."""
+        """(v_theta, v_phi), each (*batch, ntheta, nphi), of a field in this layout.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> cz = b.forward(b.points[..., 2])  # f(x) = z = sqrt(1/3) Z_{1,0}
+        >>> v_theta, v_phi = b.tangent_components(b.grad(cz))
+        >>> v_theta.shape, bool(np.allclose(v_theta, -np.sin(b.grid[0])))
+        ((8, 14), True)
+        >>> bool(np.allclose(v_phi, 0))
+        True
+        """
         v = np.asarray(v)[0]
         return v.real, v.imag
 
     def tangent_to_cartesian(self, v: np.ndarray) -> np.ndarray:
-        """A field (1, *batch, ntheta, nphi) as vectors in R^3: (*batch, ntheta, nphi, 3)."""
+        """A field (1, *batch, ntheta, nphi) as vectors in R^3: (*batch, ntheta, nphi, 3).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> cz = b.forward(b.points[..., 2])  # f(x) = z = sqrt(1/3) Z_{1,0}
+        >>> V = b.tangent_to_cartesian(b.grad(cz))  # grad z = e_3 - z x
+        >>> z = b.points[..., 2:]
+        >>> V.shape, bool(np.allclose(V, [0.0, 0.0, 1.0] - z * b.points))
+        ((8, 14, 3), True)
+        """
         vt, vp = self.tangent_components(v)
         return vt[..., None] * self._e_theta + vp[..., None] * self._e_phi
 
     def integrate(self, f: np.ndarray) -> np.ndarray:
-        """Integral against sigma over the two grid axes (Gauss–Legendre x trapezoid)."""
+        """Integral against sigma over the two grid axes (Gauss–Legendre x trapezoid).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> z = b.points[..., 2]
+        >>> round(float(b.integrate(z**2)), 12), round(float(b.integrate(z**4)), 12)  # 1/3, 1/5
+        (0.333333333333, 0.2)
+        """
         f = self._check_grid(f)
         return np.einsum("...ij,ij->...", f, self.weights)
 
     def amplitude(self, c: np.ndarray, k: int) -> np.ndarray:
-        """Order parameter <P_k(x . e_3)> = c_{k,0} / sqrt(2k + 1), about the z axis (signed)."""
+        """Order parameter <P_k(x . e_3)> = c_{k,0} / sqrt(2k + 1), about the z axis (signed).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> rho = b.forward(1 + 0.6 * b.points[..., 2])
+        >>> round(float(b.amplitude(rho, 1)), 12)  # <z> = 0.6 / 3
+        0.2
+        """
         k = int(k)
         if not 0 <= k <= self.lmax:
             raise ValueError(f"degree k must be in [0, {self.lmax}], got {k}")
         return np.asarray(c)[..., k * k + k].real / math.sqrt(2 * k + 1)
 
     def degree_power(self, c: np.ndarray) -> np.ndarray:
-        """sqrt(sum_m c_{l,m}^2) per degree l = 0..lmax (rotation invariant): (..., lmax+1)."""
+        """sqrt(sum_m c_{l,m}^2) per degree l = 0..lmax (rotation invariant): (..., lmax+1).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> c = b.forward(b.points[..., 0] + b.points[..., 1])  # degree 1 only
+        >>> np.round(b.degree_power(c), 12) + 0  # |x + y|_{L2} = sqrt(2/3)
+        array([0.        , 0.81649658, 0.        , 0.        , 0.        ])
+        """
         c = np.asarray(c).real
         sel = self.degrees[None, :] == np.arange(self.lmax + 1)[:, None]
         out = (c**2) @ sel.T.astype(float)
@@ -388,6 +578,19 @@ class SphereBasis(RealOrthonormalSeries):
 
         ``rotation`` is a 3x3 rotation matrix R, or Euler angles (psi, theta, phi) meaning
         R = Rz(phi) Ry(theta) Rz(psi) (see :func:`euler_matrix`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> cz = b.forward(b.points[..., 2])  # f(x) = z = sqrt(1/3) Z_{1,0}
+        >>> r = b.rotate(cz, (0.0, np.pi / 2, 0.0))  # e_3 -> e_1: z becomes x
+        >>> bool(np.allclose(r, b.forward(b.points[..., 0])))
+        True
+        >>> from meanfield.bases.sphere import euler_matrix
+        >>> bool(np.allclose(b.rotate(cz, euler_matrix(0.0, np.pi / 2, 0.0)), r))
+        True
         """
         psi, theta, phi = _rotation_angles(rotation)
         a = self.to_alm(c)
@@ -401,7 +604,20 @@ class SphereBasis(RealOrthonormalSeries):
     def rotation_generators(self, c: np.ndarray) -> list[np.ndarray]:
         """The infinitesimal rotations about e_x, e_y, e_z applied to c: coefficients of
         d/dt f(exp(-t [e_i]x) x) = -(e_i x x) . grad f (exact: the quadrature integrates
-        these degree-l harmonics exactly). For c axisymmetric about e_3, L_z c = 0."""
+        these degree-l harmonics exactly). For c axisymmetric about e_3, L_z c = 0.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> cz = b.forward(b.points[..., 2])  # f(x) = z = sqrt(1/3) Z_{1,0}
+        >>> Lx, Ly, Lz = b.rotation_generators(cz)
+        >>> bool(np.allclose(Lz, 0))  # z is axisymmetric about e_3
+        True
+        >>> bool(np.allclose(Ly, b.forward(b.points[..., 0])))  # -(e_y x p) . grad z = x
+        True
+        """
         c = self._check_coeffs(c)
         g = self.grad(c)
         out = []
@@ -416,11 +632,33 @@ class SphereBasis(RealOrthonormalSeries):
 
     # -- resolution changes -----------------------------------------------------------
     def with_max_degree(self, max_degree: int) -> SphereBasis:
-        """A basis of the same kind (same dealias, threads) keeping degrees <= max_degree."""
+        """A basis of the same kind (same dealias, threads) keeping degrees <= max_degree.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> b.with_max_degree(2)
+        SphereBasis(lmax=2, dealias=1.5, grid=5x7)
+        """
         return SphereBasis(int(max_degree), dealias=self.dealias, nthreads=self.nthreads)
 
     def convert(self, c: np.ndarray, other: SphereBasis) -> np.ndarray:
-        """Coefficients c of this basis expressed in ``other`` (zero-padded or truncated)."""
+        """Coefficients c of this basis expressed in ``other`` (zero-padded or truncated).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> cz = b.forward(b.points[..., 2])  # f(x) = z = sqrt(1/3) Z_{1,0}
+        >>> small, big = b.with_max_degree(1), b.with_max_degree(6)
+        >>> b.convert(cz, small).shape, b.convert(cz, big).shape
+        ((4,), (49,))
+        >>> bool(np.allclose(b.convert(b.convert(cz, big), b), cz))
+        True
+        """
         if not isinstance(other, SphereBasis):
             raise ValueError(f"can only convert to a SphereBasis, got {other!r}")
         c = np.asarray(c)
@@ -432,7 +670,15 @@ class SphereBasis(RealOrthonormalSeries):
     # -- real coordinates (Newton, continuation, stability) --------------------------------
     @property
     def real_orders(self) -> np.ndarray:
-        """Signed order m of each real coordinate."""
+        """Signed order m of each real coordinate.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> mf.SphereBasis(2).real_orders.tolist()
+        [-1, 0, 1, -2, -1, 0, 1, 2]
+        """
         return self.orders[1:]
 
     def subspace_mask(self, symmetric: bool = False, period: int = 1) -> np.ndarray:
@@ -442,6 +688,16 @@ class SphereBasis(RealOrthonormalSeries):
         rotations (the m = 0 class keeps only a discrete symmetry). Otherwise ``period`` p:
         densities invariant under the rotation by 2 pi / p about e_3 (m in pZ); p = 1 is the
         full space.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> int(b.subspace_mask().sum()), int(b.subspace_mask(symmetric=True).sum())
+        (24, 4)
+        >>> int(b.subspace_mask(period=2).sum())  # m in {0, +-2, +-4}
+        12
         """
         if isinstance(period, bool) or not isinstance(period, int | np.integer) or period < 1:
             raise ValueError(f"period must be an integer >= 1, got {period!r}")
@@ -452,7 +708,16 @@ class SphereBasis(RealOrthonormalSeries):
 
     def branch_mask(self, k: int) -> np.ndarray:
         """The branch born at mode k lives among axisymmetric densities (m = 0), even in z
-        (even degrees) for even k, as in ZonalBasis(3, lmax)."""
+        (even degrees) for even k, as in ZonalBasis(3, lmax).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> b.real_degrees[b.branch_mask(2)].tolist(), b.real_degrees[b.branch_mask(1)].tolist()
+        ([2, 4], [1, 2, 3, 4])
+        """
         k = int(k)
         if k < 1:
             raise ValueError(f"mode k must be >= 1, got {k}")
@@ -469,6 +734,20 @@ class SphereBasis(RealOrthonormalSeries):
         m = 0, and for each |m| >= 1 the cosine (m > 0) and sine (m < 0) parts separately
         (rotations about e_3 and the reflection phi -> -phi commute with the linearization).
         Otherwise a single block.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> uniform = np.eye(25)[0]
+        >>> len(b.invariant_blocks(uniform))  # every coordinate alone
+        24
+        >>> axisym = b.forward(1 + 0.5 * b.points[..., 2])
+        >>> len(b.invariant_blocks(axisym))  # m = 0, then cosine and sine parts for |m| = 1..4
+        9
+        >>> len(b.invariant_blocks(b.forward(1 + 0.5 * b.points[..., 0])))
+        1
         """
         c = np.asarray(c).real
         mag = np.abs(c[1:])

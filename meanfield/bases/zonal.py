@@ -76,6 +76,16 @@ def recurrence_coefficients(n: int, dim: int) -> np.ndarray:
     """Off-diagonal a_1..a_n of the Jacobi matrix of the normalized Gegenbauer weight.
 
     Returns an array of length n + 1 with a[0] = 0 and t Q_l = a_{l+1} Q_{l+1} + a_l Q_{l-1}.
+
+    Examples
+    --------
+    On S^2 (Legendre): a_1^2 = 1/3, a_2^2 = 4/15:
+
+    >>> import numpy as np
+    >>> from meanfield.bases.zonal import recurrence_coefficients
+    >>> a = recurrence_coefficients(3, 3)
+    >>> bool(np.allclose(a**2, [0.0, 1 / 3, 4 / 15, 9 / 35]))
+    True
     """
     a2 = np.zeros(n + 1)
     if n >= 1:
@@ -90,6 +100,22 @@ def orthonormal_gegenbauer(lmax: int, dim: int, t, scale=None, derivative: bool 
 
     ``scale`` (broadcastable to t) multiplies every value (the recurrence is linear), e.g.
     sqrt(w_j) to form sqrt(w) Q without overflow.
+
+    Examples
+    --------
+    On S^2, Q_l = sqrt(2l + 1) P_l (Legendre); on the circle, Q_l = sqrt(2) T_l (Chebyshev):
+
+    >>> import numpy as np
+    >>> from meanfield.bases.zonal import orthonormal_gegenbauer
+    >>> q = orthonormal_gegenbauer(2, 3, 0.5)
+    >>> bool(np.allclose(q, [1.0, np.sqrt(3) * 0.5, np.sqrt(5) * (3 * 0.25 - 1) / 2]))
+    True
+    >>> t = np.cos(0.3)
+    >>> bool(np.allclose(orthonormal_gegenbauer(3, 2, t)[1:], np.sqrt(2) * np.cos([0.3, 0.6, 0.9])))
+    True
+    >>> q, dq = orthonormal_gegenbauer(2, 3, np.array([1.0]), derivative=True)
+    >>> q.shape, bool(np.allclose(dq, [[0.0, np.sqrt(3), 3 * np.sqrt(5)]]))  # P_l'(1) = l(l+1)/2
+    ((1, 3), True)
     """
     t = np.asarray(t, dtype=float)
     a = recurrence_coefficients(lmax, dim)
@@ -144,6 +170,20 @@ def gauss_gegenbauer(n: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
 
     The weights sum to 1 (the measure is sigma pushed forward to t). Exact for polynomials
     of degree <= 2n - 1. Nodes are exactly antisymmetric, weights symmetric.
+
+    Examples
+    --------
+    d = 3 is the Gauss-Legendre rule (nodes +-sqrt(3/5), 0; weights 5/18, 4/9, 5/18):
+
+    >>> import numpy as np
+    >>> from meanfield.bases.zonal import gauss_gegenbauer
+    >>> t, log_w = gauss_gegenbauer(3, 3)
+    >>> bool(np.allclose(t, [-np.sqrt(0.6), 0.0, np.sqrt(0.6)]))
+    True
+    >>> bool(np.allclose(np.exp(log_w), [5 / 18, 4 / 9, 5 / 18]))
+    True
+    >>> round(float(np.exp(log_w) @ t**4), 12)  # exact up to degree 5: int t^4 d sigma = 1/5
+    0.2
     """
     a = recurrence_coefficients(n, dim)
     if n == 1:
@@ -168,7 +208,19 @@ def gauss_gegenbauer(n: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def log_harmonic_dimension(l, dim: int) -> np.ndarray:
-    """log N(d, l), N = dimension of the degree-l spherical harmonics on S^{d-1}."""
+    """log N(d, l), N = dimension of the degree-l spherical harmonics on S^{d-1}.
+
+    Examples
+    --------
+    N(3, l) = 2l + 1; on the circle N(2, l) = 2 for l >= 1:
+
+    >>> import numpy as np
+    >>> from meanfield.bases.zonal import log_harmonic_dimension
+    >>> np.round(np.exp(log_harmonic_dimension([0, 1, 2, 3], 3)), 12).tolist()
+    [1.0, 3.0, 5.0, 7.0]
+    >>> np.round(np.exp(log_harmonic_dimension([0, 1, 2], 2)), 12).tolist()
+    [1.0, 2.0, 2.0]
+    """
     l = np.asarray(l, dtype=float)
     out = np.zeros_like(l)
     pos = l >= 1
@@ -313,12 +365,30 @@ class ZonalBasis(RealOrthonormalSeries):
     # -- shapes -----------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int]:
-        """Shape of a grid function."""
+        """Shape of a grid function.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.ZonalBasis(3, 4)  # axisymmetric functions on S^2
+        >>> b.shape, b.n_nodes  # ceil(1.5 (lmax + 1)) Gauss nodes
+        ((8,), 8)
+        """
         return (self.n_nodes,)
 
     @property
     def coeff_shape(self) -> tuple[int]:
-        """Shape of a coefficient array."""
+        """Shape of a coefficient array.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.ZonalBasis(3, 4)  # axisymmetric functions on S^2
+        >>> b.coeff_shape
+        (5,)
+        """
         return (self.lmax + 1,)
 
     def __repr__(self) -> str:
@@ -334,22 +404,67 @@ class ZonalBasis(RealOrthonormalSeries):
         return f
 
     def forward(self, f: np.ndarray) -> np.ndarray:
-        """Grid values (..., n_nodes) -> coefficients b_l = int f Q_l d sigma (..., lmax+1)."""
+        """Grid values (..., n_nodes) -> coefficients b_l = int f Q_l d sigma (..., lmax+1).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.ZonalBasis(3, 4)  # axisymmetric functions on S^2
+        >>> t = b.grid
+        >>> ct = b.forward(t)  # f = t = Q_1 / sqrt(3)
+        >>> np.round(ct, 12) + 0
+        array([0.        , 0.57735027, 0.        , 0.        , 0.        ])
+        """
         f = self._check_grid(f)
         return self._analyze(f * self._sw, self._fwd)
 
     def backward(self, c: np.ndarray) -> np.ndarray:
-        """Coefficients (..., lmax+1) -> grid values sum_l b_l Q_l(t_j) (..., n_nodes)."""
+        """Coefficients (..., lmax+1) -> grid values sum_l b_l Q_l(t_j) (..., n_nodes).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.ZonalBasis(3, 4)  # axisymmetric functions on S^2
+        >>> t = b.grid
+        >>> ct = b.forward(t)  # f = t = Q_1 / sqrt(3)
+        >>> bool(np.allclose(b.backward(ct), t))
+        True
+        """
         return self._synthesize(self._check_coeffs(c), self._bwd, _EVEN, _ODD)
 
     def polynomials(self, t, derivative: bool = False):
-        """Orthonormal Q_l(t) (and Q_l'(t)) at arbitrary t in [-1, 1]: (*t.shape, lmax+1)."""
+        """Orthonormal Q_l(t) (and Q_l'(t)) at arbitrary t in [-1, 1]: (*t.shape, lmax+1).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.ZonalBasis(3, 4)  # axisymmetric functions on S^2
+        >>> q = b.polynomials(0.5)  # sqrt(2l + 1) P_l(0.5) on S^2
+        >>> bool(np.allclose(q[:3], [1.0, np.sqrt(3) / 2, -np.sqrt(5) / 8]))
+        True
+        >>> q, dq = b.polynomials(np.array([0.0, 1.0]), derivative=True)
+        >>> q.shape, dq.shape
+        ((2, 5), (2, 5))
+        """
         return orthonormal_gegenbauer(self.lmax, self.dim, t, derivative=derivative)
 
     def evaluate(self, c: np.ndarray, t) -> np.ndarray:
         """Evaluate the series with coefficients c (..., lmax+1) at arbitrary t.
 
         Returns shape (..., *t.shape).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.ZonalBasis(3, 4)  # axisymmetric functions on S^2
+        >>> t = b.grid
+        >>> ct = b.forward(t)  # f = t = Q_1 / sqrt(3)
+        >>> np.round(b.evaluate(ct, [1.0, -0.5, 0.25]), 12) + 0
+        array([ 1.  , -0.5 ,  0.25])
         """
         c = self._check_coeffs(c)
         t = np.asarray(t, dtype=float)
@@ -366,6 +481,19 @@ class ZonalBasis(RealOrthonormalSeries):
         e_1 (``n_rotations`` random rotations, and the reflection x_2 -> -x_2); a ValueError
         is raised if f is not zonal, i.e. varies at fixed t = <x, e_1> by more than ``tol``
         relative to max(1, max |f|).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.ZonalBasis(3, 4)  # axisymmetric functions on S^2
+        >>> f = b.from_function(lambda x: x[..., 0] ** 2)  # t^2: zonal
+        >>> f.shape, round(float(b.integrate(f)), 12)
+        ((8,), 0.333333333333)
+        >>> b.from_function(lambda x: x[..., 1])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: the function is not zonal ...
         """
         if not callable(f):
             raise TypeError("f must be a callable of points x with shape (..., dim)")
@@ -402,12 +530,35 @@ class ZonalBasis(RealOrthonormalSeries):
         """Tangent gradient of the series c: w = sum_l b_l Q_l'(t) on the grid, (1, ..., n).
 
         The field is w(t) (e - t x); ``div`` and ``vector_norm`` take this layout.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.ZonalBasis(3, 4)  # axisymmetric functions on S^2
+        >>> t = b.grid
+        >>> ct = b.forward(t)  # f = t = Q_1 / sqrt(3)
+        >>> w = b.grad(ct)  # grad t = 1 * (e - t x)
+        >>> w.shape, bool(np.allclose(w, 1.0))
+        ((1, 8), True)
         """
         return self._synthesize(self._check_coeffs(c), self._grd, _ODD, _EVEN)[np.newaxis]
 
     def div(self, v: np.ndarray) -> np.ndarray:
         """Coefficients of the divergence of a zonal field v = w (e - t x), given as w with
-        shape (1, ..., n_nodes): (div v)_l = -int w (1 - t^2) Q_l' d sigma (by parts)."""
+        shape (1, ..., n_nodes): (div v)_l = -int w (1 - t^2) Q_l' d sigma (by parts).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.ZonalBasis(3, 4)  # axisymmetric functions on S^2
+        >>> c = b.forward(b.grid**3 + b.grid)
+        >>> bool(np.allclose(b.div(b.grad(c)), b.laplacian * c))  # div grad = -l(l+1)
+        True
+        >>> bool(b.div(b.grad(c))[0] == 0)  # a divergence has no mass, exactly
+        True
+        """
         v = np.asarray(v, dtype=float)
         if v.ndim < 2 or v.shape[0] != 1:
             raise ValueError("a zonal vector field has the layout (1, *batch, n_nodes), got "
@@ -416,11 +567,32 @@ class ZonalBasis(RealOrthonormalSeries):
         return -self._analyze(w * self._sw, self._div)
 
     def vector_norm(self, v: np.ndarray) -> np.ndarray:
-        """Pointwise length sqrt(1 - t^2) |w| of a field in the layout (1, ..., n_nodes)."""
+        """Pointwise length sqrt(1 - t^2) |w| of a field in the layout (1, ..., n_nodes).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.ZonalBasis(3, 4)  # axisymmetric functions on S^2
+        >>> t = b.grid
+        >>> ct = b.forward(t)  # f = t = Q_1 / sqrt(3)
+        >>> bool(np.allclose(b.vector_norm(b.grad(ct)), np.sqrt(1 - t**2)))  # |e - t x|
+        True
+        """
         return np.sqrt(np.maximum(1.0 - self.grid ** 2, 0.0)) * np.abs(np.asarray(v)[0])
 
     def integrate(self, f: np.ndarray) -> np.ndarray:
-        """Integral against sigma of grid values over the last axis (Gauss, weights sum 1)."""
+        """Integral against sigma of grid values over the last axis (Gauss, weights sum 1).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.ZonalBasis(3, 4)  # axisymmetric functions on S^2
+        >>> t = b.grid
+        >>> round(float(b.integrate(t**2)), 12), float(b.integrate(t**3))  # odd parts: exactly 0
+        (0.333333333333, 0.0)
+        """
         g = self._check_grid(f) * self._sw  # folded: an odd function integrates to 0 exactly
         out = (g[..., self._pos] + g[..., self._neg]) @ self._sw[self._pos]
         if self._mid is not None:
@@ -428,7 +600,17 @@ class ZonalBasis(RealOrthonormalSeries):
         return out
 
     def amplitude(self, c: np.ndarray, k: int) -> np.ndarray:
-        """Order parameter <P_k(x.e)> = int rho P_k d sigma = b_k / sqrt(N(d, k)) (signed)."""
+        """Order parameter <P_k(x.e)> = int rho P_k d sigma = b_k / sqrt(N(d, k)) (signed).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.ZonalBasis(3, 4)  # axisymmetric functions on S^2
+        >>> rho = b.forward(1 + 0.6 * b.grid)
+        >>> round(float(b.amplitude(rho, 1)), 12)  # <t> = 0.6 / 3
+        0.2
+        """
         k = int(k)
         if not 0 <= k <= self.lmax:
             raise ValueError(f"degree k must be in [0, {self.lmax}], got {k}")
@@ -436,11 +618,33 @@ class ZonalBasis(RealOrthonormalSeries):
 
     # -- resolution changes -----------------------------------------------------------
     def with_max_degree(self, max_degree: int) -> ZonalBasis:
-        """A basis of the same kind (same dim and dealias) keeping degrees up to max_degree."""
+        """A basis of the same kind (same dim and dealias) keeping degrees up to max_degree.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.ZonalBasis(3, 4)  # axisymmetric functions on S^2
+        >>> b.with_max_degree(8)
+        ZonalBasis(dim=3, lmax=8, dealias=1.5, n_nodes=14)
+        """
         return ZonalBasis(self.dim, int(max_degree), dealias=self.dealias)
 
     def convert(self, c: np.ndarray, other: ZonalBasis) -> np.ndarray:
-        """Coefficients c of this basis expressed in ``other`` (zero-padded or truncated)."""
+        """Coefficients c of this basis expressed in ``other`` (zero-padded or truncated).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.ZonalBasis(3, 4)  # axisymmetric functions on S^2
+        >>> t = b.grid
+        >>> ct = b.forward(t)  # f = t = Q_1 / sqrt(3)
+        >>> big = b.with_max_degree(8)
+        >>> c = b.convert(ct, big)
+        >>> c.shape, bool(np.allclose(big.backward(c), big.grid))
+        ((9,), True)
+        """
         if not isinstance(other, ZonalBasis) or other.dim != self.dim:
             raise ValueError(f"can only convert to a ZonalBasis with dim={self.dim}, "
                              f"got {other!r}")
@@ -461,6 +665,19 @@ class ZonalBasis(RealOrthonormalSeries):
         period p is allowed: 2 pi/p-periodic densities, degrees in pZ. ``symmetric`` is
         accepted for interface compatibility: zonal densities have no rotation left to
         remove, so it changes nothing.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.ZonalBasis(3, 4)  # axisymmetric functions on S^2
+        >>> b.real_degrees[b.subspace_mask(period=2)].tolist()  # even in t
+        [2, 4]
+        >>> int(b.subspace_mask().sum())
+        4
+        >>> c = mf.ZonalBasis(2, 6)  # the circle: any period
+        >>> c.real_degrees[c.subspace_mask(period=3)].tolist()
+        [3, 6]
         """
         if isinstance(period, bool) or not isinstance(period, int | np.integer) or period < 1:
             raise ValueError(f"period must be an integer >= 1, got {period!r}")
@@ -473,7 +690,19 @@ class ZonalBasis(RealOrthonormalSeries):
     def branch_mask(self, k: int) -> np.ndarray:
         """Real coordinates of the invariant subspace holding the branch born at mode k:
         even degrees for even k (densities even in t), all degrees for odd k (d = 2:
-        degrees in kZ, the circle's 2 pi/k-periodic even densities)."""
+        degrees in kZ, the circle's 2 pi/k-periodic even densities).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.ZonalBasis(3, 4)  # axisymmetric functions on S^2
+        >>> b.real_degrees[b.branch_mask(2)].tolist(), b.real_degrees[b.branch_mask(3)].tolist()
+        ([2, 4], [1, 2, 3, 4])
+        >>> c = mf.ZonalBasis(2, 6)
+        >>> c.real_degrees[c.branch_mask(3)].tolist()
+        [3, 6]
+        """
         k = int(k)
         if k < 1:
             raise ValueError(f"mode k must be >= 1, got {k}")
@@ -488,6 +717,18 @@ class ZonalBasis(RealOrthonormalSeries):
         coefficients below rtol of the largest) decouples even and odd degrees; otherwise
         one block. For d = 2, a state with period 2 pi/p couples only degrees j = +-r mod p,
         as on the circle.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.ZonalBasis(3, 4)  # axisymmetric functions on S^2
+        >>> [blk.tolist() for blk in b.invariant_blocks(np.eye(5)[0])]  # uniform
+        [[0], [1], [2], [3]]
+        >>> [blk.tolist() for blk in b.invariant_blocks(b.forward(1 + b.grid**2))]  # even in t
+        [[1, 3], [0, 2]]
+        >>> len(b.invariant_blocks(b.forward(1 + b.grid)))
+        1
         """
         c = np.asarray(c).real
         deg = self.real_degrees
@@ -510,5 +751,14 @@ class ZonalBasis(RealOrthonormalSeries):
 
     def rotation_generators(self, c: np.ndarray) -> list[np.ndarray]:
         """None: the zonal class keeps no continuous symmetry (stability computed in this
-        basis is stability against zonal perturbations only)."""
+        basis is stability against zonal perturbations only).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.ZonalBasis(3, 4)  # axisymmetric functions on S^2
+        >>> b.rotation_generators(b.forward(1 + b.grid))
+        []
+        """
         return []

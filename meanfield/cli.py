@@ -331,6 +331,15 @@ def _times(text: str) -> tuple[float, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``meanfield`` command-line parser (subcommands evolve, demo, bifurcate,
+    phase-diagram, symbolic, validate, particles).
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["particles", "--normalization", "ngpt", "--n", "64"])
+    >>> args.command, args.normalization, args.n, args.beta
+    ('particles', 'ngpt', 64, 3.0)
+    """
     parser = argparse.ArgumentParser(prog="meanfield", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("evolve", help="evolve the mean-field PDE on the circle")
@@ -449,6 +458,22 @@ COMMANDS = {"evolve": run_evolve, "symbolic": run_symbolic, "demo": run_demo,
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``meanfield <command> [options]``; returns the exit status.
+
+    Bad parameter values end with status 2 and a message on stderr naming the argument.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     ok = main(["particles", "--n", "32", "--t-final", "0.5", "--saves", "2",
+    ...                "--out", out, "--no-progress"])  # doctest: +ELLIPSIS
+    ...     bad = main(["particles", "--dim", "1", "--out", out])  # message on stderr
+    <BLANKLINE>
+    ...
+    >>> ok, bad
+    (0, 2)
+    """
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

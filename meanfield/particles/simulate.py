@@ -525,10 +525,8 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     if scheme.name in ("peri-ln", "ngpt") and coupling != 0.0:
         # these schemes move at speed ~ 1/|A_i|: the field's Lipschitz constant is that of
         # A divided by min |A_i| (checked at the initial state)
-        a0, _ = attention_sums_numpy(x.astype(np.float64), beta, softmax=dynamics == "sa",
-                                     causal=causal, Q=Qm, K=Km, V=Vm) if n <= 4096 else \
-            attention_sums(x.astype(np.float64), beta, softmax=dynamics == "sa",
-                           causal=causal, Q=Qm, K=Km, V=Vm)
+        a0, _ = attention_sums(x.astype(np.float64), beta, softmax=dynamics == "sa",
+                               causal=causal, Q=Qm, K=Km, V=Vm)
         amin = float(np.min(np.linalg.norm(a0, axis=1)))
         gain = getattr(scheme, "alpha", 1.0) * lip / abs(coupling) / max(amin, 1e-300)
         if dt * gain > STABILITY_LIMIT:

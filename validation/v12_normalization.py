@@ -39,7 +39,7 @@ import numpy as np
 from _common import Row, figure_path
 
 import meanfield as mf
-from meanfield.particles.normalization import MixLN
+from meanfield.particles.normalization import MixLN, _equiangular_terms
 
 TITLE = "normalization schemes: equiangular rates (Post-, Pre-, Peri-, Mix-LN, nGPT), speed-up"
 
@@ -99,11 +99,11 @@ def _speedup_rows(beta=1.0, n=32, d=2048):
         ps = mf.simulate_particles(beta=beta, n=n, dim=d, dynamics="sa", normalization=scheme,
                                    t_final=h, dt=h, seed=0, t_eval=[0.0, h])
         steps[scheme] = np.linalg.norm(ps.x[1] - ps.x[0], axis=1)
+    _, norm, _ = _equiangular_terms(0.0, beta, n, "sa")  # |A_i| of orthogonal tokens
     z = np.exp(beta) + n - 1
-    w_s, w_o = np.exp(beta) / z, 1.0 / z
-    a2 = w_s**2 + (n - 1) * w_o**2
-    ref = z / np.sqrt(np.exp(2 * beta) + n - 1)
-    tol = 3 * (w_o**2 * n + 2 * w_s * w_o * np.sqrt(n)) / (2 * a2 * np.sqrt(d))
+    w_s, w_o = np.exp(beta) / z, 1.0 / z  # the self and cross weights at rho = 0
+    ref = 1.0 / norm  # = (e^beta + n - 1) / sqrt(e^{2 beta} + n - 1)
+    tol = 3 * (w_o**2 * n + 2 * w_s * w_o * np.sqrt(n)) / (2 * norm**2 * np.sqrt(d))
     why = "3x the relative fluctuation of |A_i| from inner products ~ d^-1/2"
     return [Row(f"initial speed-up {name} / Post-LN, SA beta={beta:g}, n={n}, d={d}, "
                 "random tokens", DERIVED, float(np.mean(steps[key] / steps["post-ln"])), ref,

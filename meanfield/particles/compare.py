@@ -38,6 +38,7 @@ import numpy as np
 from scipy import stats
 
 from .. import io
+from ..bases.zonal import gauss_gegenbauer, log_harmonic_dimension, orthonormal_gegenbauer
 from .simulate import simulate_particles
 
 __all__ = ["compare", "Comparison", "convergence_study", "ConvergenceStudy",
@@ -598,27 +599,6 @@ def stationary_comparison(model, basis, n: int, *, burn_in: float, t_average: fl
 # ---------------------------------------------------------------------------------------
 # fluctuations around the uniform state: the static structure factor
 # ---------------------------------------------------------------------------------------
-def _harmonic_dim(l: np.ndarray, d: int) -> np.ndarray:
-    """Dimension N_l of the degree-l spherical harmonics on S^{d-1} (l >= 1)."""
-    from scipy.special import comb
-
-    l = np.asarray(l)
-    if d == 2:
-        return np.full(l.shape, 2.0)
-    return (2 * l + d - 2) / (l + d - 2) * comb(l + d - 2, l)
-
-
-def _zonal_polys(lmax: int, t: np.ndarray, d: int) -> np.ndarray:
-    """P_l(t) / P_l(1), l = 0..lmax (Chebyshev T_l for d = 2, Gegenbauer C_l^{(d-2)/2} else)."""
-    from scipy.special import eval_chebyt, eval_gegenbauer
-
-    ls = np.arange(lmax + 1)[:, None]
-    if d == 2:
-        return eval_chebyt(ls, t[None, :])
-    a = (d - 2) / 2
-    return eval_gegenbauer(ls, a, t[None, :]) / eval_gegenbauer(ls, a, 1.0)
-
-
 def gibbs_structure_factor(kernel, kappa: float, dim: int = 2, modes=(1, 2, 3)) -> dict:
     """Structure factor of the finite-n Gibbs measure of noisy USA particles, to O(1/n).
 
@@ -671,20 +651,13 @@ def gibbs_structure_factor(kernel, kappa: float, dim: int = 2, modes=(1, 2, 3)) 
         raise ValueError(f"kappa={kappa:g} is not below the first bifurcation: need "
                          f"kappa * g_l < 1 for all l (kappa_1 = {1 / g[0]:.6g})")
     G = b / (1 - b)
-    ls = np.arange(1, L + 1)
-    N = _harmonic_dim(ls, dim)
-    if dim == 2:
-        th = np.linspace(0.0, 2 * np.pi, 4 * L + 16, endpoint=False)
-        t, w = np.cos(th), np.full(th.size, 1.0 / th.size)
-    else:
-        from scipy.special import roots_jacobi
-
-        a = (dim - 3) / 2
-        t, w = roots_jacobi(2 * L + 16, a, a)
-        w = w / w.sum()
-    P = _zonal_polys(L, t, dim)  # (L+1, q)
-    C = (G * N) @ P[1:]
-    D = P @ (w * C**2)
+    # Z_l(t) = sqrt(N_l) Q_l(t) with Q_l the sigma-orthonormal zonal polynomials; C^2 has
+    # degree 2L and D_l needs degree <= 3L, within the rule's 2 (2L + 16) - 1
+    sqrt_n = np.exp(0.5 * log_harmonic_dimension(np.arange(L + 1), dim))
+    t, log_w = gauss_gegenbauer(2 * L + 16, dim)
+    Q = orthonormal_gegenbauer(L, dim, t)  # (q, L+1)
+    C = Q[:, 1:] @ (G * sqrt_n[1:])
+    D = (np.exp(log_w) * C**2) @ Q / sqrt_n  # Funk–Hecke coefficients of C^2
     bm = b[modes - 1]
     corr = -bm / (1 - bm) ** 3 + D[modes] / (2 * (1 - bm) ** 2)
     return dict(modes=modes, b=bm, prediction=1.0 / (1.0 - bm), correction=corr,

@@ -81,12 +81,17 @@ class NormalizationScheme:
     """Base class: how a normalization scheme turns the attention output into motion.
 
     Subclasses set ``name``, ``on_sphere`` (the state is a unit vector, retracted after every
-    step; otherwise the state is the residual stream y with direction y/|y|) and implement
-    :meth:`velocity` (continuous depth) and :meth:`layer` (one discrete residual block).
+    step; otherwise the state is the residual stream y with direction y/|y|),
+    ``unit_output`` (the scheme moves along A/|A|, so its speed is ~ ``rate``/|A|) and
+    implement :meth:`velocity` (continuous depth), :meth:`layer` (one discrete residual
+    block) and :meth:`reduced` (the equiangular reduction). A scheme that changes with depth
+    (Mix-LN) returns the scheme in force from :meth:`at`.
     """
 
     name = "base"
     on_sphere = True
+    unit_output = False
+    rate = 1.0
 
     def velocity(self, y: np.ndarray, x: np.ndarray, a: np.ndarray, t: float) -> np.ndarray:
         """dy/dt at depth ``t`` for states ``y`` (n, d), directions ``x`` and outputs ``a``."""
@@ -96,9 +101,18 @@ class NormalizationScheme:
         """One residual block of step ``h`` at depth ``t``; ``attention(x)`` returns A."""
         raise NotImplementedError
 
+    def reduced(self, drift: float, radial: float, norm: float, r: float) -> list[float]:
+        """(drho/dt, dr/dt) of equiangular tokens: ``drift`` is the Post-LN drho/dt,
+        ``radial`` = <x_i, A_i>, ``norm`` = |A_i|, ``r`` the residual norm."""
+        raise NotImplementedError(f"no equiangular reduction for scheme {self.name!r}")
+
+    def at(self, t: float) -> NormalizationScheme:
+        """The scheme in force at depth t (itself, except for schemes that switch)."""
+        return self
+
     def on_sphere_at(self, t: float) -> bool:
         """Whether the state is kept on the unit sphere at depth t."""
-        return self.on_sphere
+        return self.at(t).on_sphere
 
     def breakpoints(self, t_final: float) -> tuple[float, ...]:
         """Depths in (0, t_final) where the scheme switches (integrators stop there)."""
@@ -130,6 +144,9 @@ class PostLN(NormalizationScheme):
     def layer(self, y, attention, h, t):
         return _unit(y + h * attention(y))
 
+    def reduced(self, drift, radial, norm, r):
+        return [drift, 0.0]
+
 
 @dataclass(frozen=True)
 class PreLN(NormalizationScheme):
@@ -152,6 +169,9 @@ class PreLN(NormalizationScheme):
     def layer(self, y, attention, h, t):
         return y + h * attention(_unit(y))
 
+    def reduced(self, drift, radial, norm, r):
+        return [drift / r, radial]
+
 
 @dataclass(frozen=True)
 class PeriLN(NormalizationScheme):
@@ -167,12 +187,16 @@ class PeriLN(NormalizationScheme):
 
     name = "peri-ln"
     on_sphere = False
+    unit_output = True
 
     def velocity(self, y, x, a, t):
         return _unit_output(a)
 
     def layer(self, y, attention, h, t):
         return y + h * _unit_output(attention(_unit(y)))
+
+    def reduced(self, drift, radial, norm, r):
+        return [drift / (r * norm), radial / norm]
 
 
 @dataclass(frozen=True)
@@ -194,6 +218,7 @@ class NGPT(NormalizationScheme):
 
     alpha: float = 1.0
     name = "ngpt"
+    unit_output = True
 
     def __post_init__(self):
         if not (np.isfinite(self.alpha) and self.alpha > 0):
@@ -204,6 +229,13 @@ class NGPT(NormalizationScheme):
 
     def layer(self, y, attention, h, t):
         return _unit(y + self.alpha * h * (_unit_output(attention(y)) - y))
+
+    def reduced(self, drift, radial, norm, r):
+        return [self.alpha * drift / norm, 0.0]
+
+    @property
+    def rate(self) -> float:
+        return self.alpha
 
     def params(self):
         return {"name": self.name, "alpha": float(self.alpha)}
@@ -232,16 +264,14 @@ class MixLN(NormalizationScheme):
         if not (np.isfinite(self.t_switch) and self.t_switch >= 0):
             raise ValueError(f"MixLN t_switch must be finite and >= 0, got {self.t_switch}")
 
-    def on_sphere_at(self, t):
-        return t < self.t_switch
+    def at(self, t):
+        return PostLN() if t < self.t_switch else PreLN()
 
     def velocity(self, y, x, a, t):
-        return _tangent(x, a) if self.on_sphere_at(t) else a
+        return self.at(t).velocity(y, x, a, t)
 
     def layer(self, y, attention, h, t):
-        if self.on_sphere_at(t):
-            return PostLN().layer(y, attention, h, t)
-        return PreLN().layer(y, attention, h, t)
+        return self.at(t).layer(y, attention, h, t)
 
     def breakpoints(self, t_final):
         return (self.t_switch,) if 0 < self.t_switch < t_final else ()
@@ -349,18 +379,7 @@ def equiangular_system(beta: float, n: int, dynamics: str, t, normalization=None
     def rhs(tt, u):
         rho, r = u
         radial, norm, drift = _equiangular_terms(rho, beta, n, dynamics)
-        name = scheme.name
-        if name == "mix-ln":
-            name = "post-ln" if scheme.on_sphere_at(tt) else "pre-ln"
-        if name == "post-ln":
-            return [drift, 0.0]
-        if name == "pre-ln":
-            return [drift / r, radial]
-        if name == "peri-ln":
-            return [drift / (r * norm), radial / norm]
-        if name == "ngpt":
-            return [scheme.alpha * drift / norm, 0.0]
-        raise ValueError(f"no equiangular reduction for scheme {scheme.name!r}")
+        return scheme.at(tt).reduced(drift, radial, norm, r)
 
     cuts = [0.0, *scheme.breakpoints(float(ts[-1])), float(ts[-1])]
     rho, r = np.empty_like(ts), np.ones_like(ts)
@@ -421,7 +440,7 @@ def transformer_layers(x0, n_layers: int, h: float, *, beta: float, dynamics: st
     2.724
     """
     from .interactions import attention_sums
-    from .simulate import _matrix
+    from .simulate import _matrices
 
     scheme = normalization_scheme(normalization)
     y = np.array(x0, dtype=np.float64)
@@ -436,10 +455,7 @@ def transformer_layers(x0, n_layers: int, h: float, *, beta: float, dynamics: st
     if dynamics not in ("sa", "usa"):
         raise ValueError(f"dynamics must be 'sa' or 'usa', got {dynamics!r}")
     d = y.shape[1]
-    Qm, Vm = _matrix(Q, "Q", None, d), _matrix(V, "V", d, d)
-    Km = _matrix(K, "K", None if Qm is None else Qm.shape[0], d)
-    if (Qm is None) != (Km is None):
-        Qm, Km = (np.eye(d) if Qm is None else Qm), (np.eye(d) if Km is None else Km)
+    Qm, Km, Vm = _matrices(Q, K, V, d)
 
     def attention(z):
         a, _ = attention_sums(np.ascontiguousarray(_unit(z)), beta, softmax=dynamics == "sa",

@@ -389,7 +389,8 @@ def equiangular_ode(beta: float, n: int, dynamics: str, t) -> np.ndarray:
 
     SA:  dgamma/dt = 2 e^{beta gamma}(1-gamma)((n-1)gamma+1) / (e^beta + (n-1) e^{beta gamma})
     USA: dgamma/dt = (2/n) e^{beta gamma}(1-gamma)((n-1)gamma+1)
-    (LITERATURE.md), solved with scipy at rtol 1e-11 and returned at the times ``t`` (t[0] = 0).
+    (LITERATURE.md), returned at the times ``t`` (t[0] = 0): the Post-LN case of
+    :func:`meanfield.particles.normalization.equiangular_system` (scipy DOP853, rtol 1e-12).
 
     Examples
     --------
@@ -401,16 +402,6 @@ def equiangular_ode(beta: float, n: int, dynamics: str, t) -> np.ndarray:
     >>> bool(np.allclose(obs.equiangular_ode(0.0, 2, "usa", t), np.tanh(t), rtol=1e-9))
     True
     """
-    from scipy.integrate import solve_ivp
+    from .normalization import equiangular_system
 
-    if dynamics not in ("sa", "usa"):
-        raise ValueError(f"dynamics must be 'sa' or 'usa', got {dynamics!r}")
-    ts = np.asarray(t, dtype=float)
-
-    def rhs(_, g):
-        core = np.exp(beta * g) * (1 - g) * ((n - 1) * g + 1)
-        if dynamics == "sa":
-            return 2 * core / (np.exp(beta) + (n - 1) * np.exp(beta * g))
-        return 2 * core / n
-
-    return solve_ivp(rhs, (0.0, ts[-1]), [0.0], t_eval=ts, rtol=1e-11, atol=1e-13).y[0]
+    return equiangular_system(beta, n, dynamics, t, "post-ln")[0]

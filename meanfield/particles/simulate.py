@@ -310,6 +310,17 @@ def _matrix(M, name: str, shape0, dim: int) -> np.ndarray | None:
     return M
 
 
+def _matrices(Q, K, V, dim: int):
+    """Checked Q, K, V (None = identity); one of Q, K given makes the other the identity."""
+    Qm = _matrix(Q, "Q", None, dim)
+    Km = _matrix(K, "K", None if Qm is None else Qm.shape[0], dim)
+    if Qm is not None and Km is None:
+        Km = _matrix(np.eye(dim), "K", Qm.shape[0], dim)
+    if Km is not None and Qm is None:
+        Qm = _matrix(np.eye(dim), "Q", Km.shape[0], dim)
+    return Qm, Km, _matrix(V, "V", dim, dim)
+
+
 def _initial(n, dim, rng, x0, init, normalize_x0, concentration, mean, gamma0, density):
     if x0 is not None:
         return check_tokens(x0, n, dim, normalize=normalize_x0)
@@ -453,13 +464,7 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     coupling = float(coupling)
     if not np.isfinite(coupling):
         raise ValueError(f"coupling must be finite, got {coupling}")
-    Qm = _matrix(Q, "Q", None, dim)
-    Km = _matrix(K, "K", None if Qm is None else Qm.shape[0], dim)
-    if Qm is not None and Km is None:
-        Km = _matrix(np.eye(dim), "K", Qm.shape[0], dim)
-    if Km is not None and Qm is None:
-        Qm = _matrix(np.eye(dim), "Q", Km.shape[0], dim)
-    Vm = _matrix(V, "V", dim, dim)
+    Qm, Km, Vm = _matrices(Q, K, V, dim)
     noisy = np.isfinite(kappa)
     if integrator is None:
         integrator = "em" if noisy else "rk4"
@@ -522,13 +527,13 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     x = _initial(n, dim, rng, x0, init, normalize_x0, concentration, mean, gamma0, density)
     x = x.astype(dtype)
     n = x.shape[0]
-    if scheme.name in ("peri-ln", "ngpt") and coupling != 0.0:
+    if scheme.unit_output and coupling != 0.0:
         # these schemes move at speed ~ 1/|A_i|: the field's Lipschitz constant is that of
         # A divided by min |A_i| (checked at the initial state)
         a0, _ = attention_sums(x.astype(np.float64), beta, softmax=dynamics == "sa",
                                causal=causal, Q=Qm, K=Km, V=Vm)
         amin = float(np.min(np.linalg.norm(a0, axis=1)))
-        gain = getattr(scheme, "alpha", 1.0) * lip / abs(coupling) / max(amin, 1e-300)
+        gain = scheme.rate * lip / abs(coupling) / max(amin, 1e-300)
         if dt * gain > STABILITY_LIMIT:
             raise ValueError(
                 f"dt={dt:g} is too large for normalization={scheme.name!r}: its speed is "

@@ -36,7 +36,9 @@ from numba import njit, prange
 from numba.core import types
 from numba.extending import intrinsic
 
-__all__ = ["attention_sums", "attention_sums_numpy", "DIRECT_MAX_N", "TILED_MIN_WIDTH"]
+__all__ = ["attention_sums", "attention_sums_numpy", "attention_sums_batched",
+           "attention_euler_step", "uses_tiled_path", "DIRECT_MAX_N", "TILED_MIN_WIDTH",
+           "BATCH_TILED_WORK"]
 
 #: Largest n the direct kernel accepts (n^2 ~ 7e10 pair interactions per evaluation,
 #: a minute per velocity evaluation on 2 cores); beyond it use method="spectral" (circle).
@@ -49,6 +51,10 @@ _ROWS = 32  # queries per tile
 #: the tiled-BLAS path. Measured at n = 8192 on 2 cores (tiled time / fused time, SA):
 #: d = 3: 1.9, d = 6: 1.25-1.45, d = 8: 0.9-0.95, d = 12: 0.7-0.85, d = 16: 0.7, d = 64: 0.45.
 TILED_MIN_WIDTH = 24
+
+#: per-system work n^2 (dq + dv) from which ensembles of wide systems take the tiled-BLAS
+#: path (one system after the other); below it all systems run in one fused parallel loop
+BATCH_TILED_WORK = 1 << 20
 
 _TILE_ELEMS = 1 << 20  # scores per row tile (8 MB of float64): ~128 rows at n = 8192
 
@@ -111,74 +117,151 @@ def _fexp(x):
     return p * _i64_as_f64((k + 1023) << 52)
 
 
+@njit(inline="always", fastmath=_FM, cache=True)
+def _tile(q, kT, wT, beta, causal, softmax, i0, nr, buf, acc, qi, mx, s):  # pragma: no cover
+    """One tile of ``nr`` queries (rows i0, i0 + 1, ...) against all keys, online max-shift.
+
+    Leaves the unnormalized sums in ``acc[:nr]``, the running maxima in ``mx[:nr]`` and the
+    shifted row sums in ``s[:nr]``; the caller applies the factor 1/s (SA) or e^{mx}/m (USA).
+    The key/value block (dq + dv) x _BLOCK stays in cache while the tile's rows use it; every
+    inner loop runs over the block (contiguous rows of kT, wT) and vectorizes. Shared by the
+    single-system and the batched kernels, so both do the same arithmetic per tile.
+    """
+    dq = q.shape[1]
+    m = kT.shape[1]
+    dv = wT.shape[0]
+    for r in range(nr):
+        mx[r] = -np.inf
+        s[r] = 0.0
+        for c in range(dv):
+            acc[r, c] = 0.0
+        for c in range(dq):
+            qi[r, c] = beta * q[i0 + r, c]
+    jend = min(i0 + nr, m) if causal else m
+    for j0 in range(0, jend, _BLOCK):
+        L = min(_BLOCK, jend - j0)
+        for r in range(nr):
+            Lr = min(L, i0 + r + 1 - j0) if causal else L
+            if Lr <= 0:
+                continue
+            for jj in range(Lr):
+                buf[jj] = 0.0
+            for c in range(dq):
+                a = qi[r, c]
+                row = kT[c, j0:j0 + Lr]
+                for jj in range(Lr):
+                    buf[jj] += a * row[jj]
+            bm = -np.inf
+            for jj in range(Lr):
+                bm = max(bm, buf[jj])
+            mr = mx[r]
+            if bm > mr:
+                if s[r] > 0.0:
+                    scale = math.exp(mr - bm)
+                    s[r] *= scale
+                    for c in range(dv):
+                        acc[r, c] *= scale
+                mr = bm
+                mx[r] = bm
+            bs = 0.0
+            for jj in range(Lr):
+                e = _fexp(buf[jj] - mr)
+                buf[jj] = e
+                bs += e
+            s[r] += bs
+            for c in range(dv):
+                row = wT[c, j0:j0 + Lr]
+                acc_c = 0.0
+                for jj in range(Lr):
+                    acc_c += buf[jj] * row[jj]
+                acc[r, c] += acc_c
+
+
+@njit(inline="always", fastmath=_FM, cache=True)
+def _tile_order(t, ntiles):  # pragma: no cover - numba
+    """Interleave cheap and expensive tiles (causal) so that threads get equal work."""
+    return t // 2 if t % 2 == 0 else ntiles - 1 - t // 2
+
+
 @njit(parallel=True, fastmath=_FM, cache=True)
 def _attend(q, kT, wT, beta, causal, softmax, out, logz):  # pragma: no cover - numba
-    """Fused kernel: tiles of _ROWS queries x blocks of _BLOCK keys, online max-shift.
-
-    The key/value block (dq + dv) x _BLOCK stays in cache while the tile's rows use it;
-    every inner loop runs over the block (contiguous rows of kT, wT) and vectorizes.
-    """
+    """Fused kernel: tiles of _ROWS queries x blocks of _BLOCK keys (see :func:`_tile`)."""
     n, dq = q.shape
     m = kT.shape[1]
     dv = wT.shape[0]
     ntiles = (n + _ROWS - 1) // _ROWS
     for t in prange(ntiles):
-        # interleave cheap and expensive tiles (causal) so both threads get equal work
-        tile = t // 2 if t % 2 == 0 else ntiles - 1 - t // 2
-        i0 = tile * _ROWS
+        i0 = _tile_order(t, ntiles) * _ROWS
         nr = min(_ROWS, n - i0)
         buf = np.empty(_BLOCK)
-        acc = np.zeros((nr, dv))
-        qi = np.empty((nr, dq))
-        mx = np.full(nr, -np.inf)
-        s = np.zeros(nr)
-        for r in range(nr):
-            for c in range(dq):
-                qi[r, c] = beta * q[i0 + r, c]
-        jend = min(i0 + nr, m) if causal else m
-        for j0 in range(0, jend, _BLOCK):
-            L = min(_BLOCK, jend - j0)
-            for r in range(nr):
-                Lr = min(L, i0 + r + 1 - j0) if causal else L
-                if Lr <= 0:
-                    continue
-                for jj in range(Lr):
-                    buf[jj] = 0.0
-                for c in range(dq):
-                    a = qi[r, c]
-                    row = kT[c, j0:j0 + Lr]
-                    for jj in range(Lr):
-                        buf[jj] += a * row[jj]
-                bm = -np.inf
-                for jj in range(Lr):
-                    bm = max(bm, buf[jj])
-                mr = mx[r]
-                if bm > mr:
-                    if s[r] > 0.0:
-                        scale = math.exp(mr - bm)
-                        s[r] *= scale
-                        for c in range(dv):
-                            acc[r, c] *= scale
-                    mr = bm
-                    mx[r] = bm
-                bs = 0.0
-                for jj in range(Lr):
-                    e = _fexp(buf[jj] - mr)
-                    buf[jj] = e
-                    bs += e
-                s[r] += bs
-                for c in range(dv):
-                    row = wT[c, j0:j0 + Lr]
-                    acc_c = 0.0
-                    for jj in range(Lr):
-                        acc_c += buf[jj] * row[jj]
-                    acc[r, c] += acc_c
+        acc = np.empty((_ROWS, dv))
+        qi = np.empty((_ROWS, dq))
+        mx = np.empty(_ROWS)
+        s = np.empty(_ROWS)
+        _tile(q, kT, wT, beta, causal, softmax, i0, nr, buf, acc, qi, mx, s)
         for r in range(nr):
             i = i0 + r
             logz[i] = mx[r] + math.log(s[r])
             f = 1.0 / s[r] if softmax else math.exp(mx[r]) / m
             for c in range(dv):
                 out[i, c] = acc[r, c] * f
+
+
+@njit(parallel=True, fastmath=_FM, cache=True)
+def _attend_batched(q, kT, wT, beta, causal, softmax, nchunks, step, x, h, noise,
+                    out, logz):  # pragma: no cover - numba
+    """R independent systems in one parallel loop over (replica, tile) work items.
+
+    q (R, n, dq), kT (R, dq, m), wT (R, dv, m). The R * ntiles items are split into
+    ``nchunks`` contiguous chunks (one prange iteration each, buffers allocated once per
+    chunk); each tile does the arithmetic of :func:`_attend`, so results do not depend on R
+    or on the number of threads. ``step`` False: writes the sums to ``out`` (R, n, dv) and
+    ``logz`` (R, n). ``step`` True (dv = d, x (R, n, d) unit tokens): writes the retracted
+    Euler step out_i = N(x_i + h P_{x_i} v_i + noise_i) instead (post-ln; noise (R, n, d)
+    or an empty array for none), v_i the sums above; ``logz`` is not written.
+    """
+    R, n, dq = q.shape
+    m = kT.shape[2]
+    dv = wT.shape[1]
+    ntiles = (n + _ROWS - 1) // _ROWS
+    total = R * ntiles
+    noisy = noise.shape[0] > 0
+    for c in prange(nchunks):
+        buf = np.empty(_BLOCK)
+        acc = np.empty((_ROWS, dv))
+        qi = np.empty((_ROWS, dq))
+        mx = np.empty(_ROWS)
+        s = np.empty(_ROWS)
+        v = np.empty(dv)
+        for item in range(c * total // nchunks, (c + 1) * total // nchunks):
+            rep = item // ntiles
+            i0 = _tile_order(item - rep * ntiles, ntiles) * _ROWS
+            nr = min(_ROWS, n - i0)
+            _tile(q[rep], kT[rep], wT[rep], beta, causal, softmax, i0, nr, buf, acc, qi,
+                  mx, s)
+            for r in range(nr):
+                i = i0 + r
+                lz = mx[r] + math.log(s[r])
+                f = 1.0 / s[r] if softmax else math.exp(mx[r]) / m
+                if not step:
+                    logz[rep, i] = lz
+                    for cc in range(dv):
+                        out[rep, i, cc] = acc[r, cc] * f
+                    continue
+                xv = 0.0
+                for cc in range(dv):
+                    v[cc] = acc[r, cc] * f
+                    xv += x[rep, i, cc] * v[cc]
+                nrm = 0.0
+                for cc in range(dv):
+                    y = x[rep, i, cc] + h * (v[cc] - xv * x[rep, i, cc])
+                    if noisy:
+                        y += noise[rep, i, cc]
+                    v[cc] = y
+                    nrm += y * y
+                nrm = 1.0 / math.sqrt(nrm)
+                for cc in range(dv):
+                    out[rep, i, cc] = v[cc] * nrm
 
 
 def _renamed(func, name: str):
@@ -371,6 +454,181 @@ def _attention_sums(x, beta, softmax, causal, Q, K, V, path):
         kern = _attend_serial if n * n * width < SERIAL_WORK else _attend
     kern(q, kT, wT, float(beta), bool(causal), bool(softmax), out, logz)
     return out.astype(x.dtype, copy=False), logz
+
+
+def uses_tiled_path(n: int, width: int) -> bool:
+    """Whether systems of n tokens with query + value width ``width`` run on the tiled-BLAS
+    path in :func:`attention_sums_batched` (and so in ``simulate_particles``).
+
+    Examples
+    --------
+    >>> from meanfield.particles.interactions import uses_tiled_path
+    >>> uses_tiled_path(32, 256), uses_tiled_path(4096, 256), uses_tiled_path(4096, 6)
+    (False, True, False)
+    """
+    return width >= TILED_MIN_WIDTH and n * n * width >= BATCH_TILED_WORK
+
+
+def _stack(M, R: int, dtype):
+    """A weight matrix (k, d) or stack (R, k, d) as an (R, d, k) stack of transposes."""
+    M = np.asarray(M, dtype=dtype)
+    MT = np.swapaxes(M, -1, -2)
+    return MT if M.ndim == 3 else np.broadcast_to(MT, (R,) + MT.shape)
+
+
+def _prepare_batched(x, Q, K, V):
+    """Queries (R, n, dq), transposed keys (R, dq, n), transposed values (R, dv, n)."""
+    R = x.shape[0]
+    q = x if Q is None else np.matmul(x, _stack(Q, R, x.dtype))
+    k = x if K is None else np.matmul(x, _stack(K, R, x.dtype))
+    w = x if V is None else np.matmul(x, _stack(V, R, x.dtype))
+    return (np.ascontiguousarray(q), np.ascontiguousarray(np.swapaxes(k, 1, 2)),
+            np.ascontiguousarray(np.swapaxes(w, 1, 2)))
+
+
+def _check_batch(x) -> np.ndarray:
+    x = np.ascontiguousarray(x)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
+    if x.ndim != 3:
+        raise ValueError(f"x must have shape (replicas, n, d), got {x.shape}")
+    if x.shape[1] > DIRECT_MAX_N:
+        raise ValueError(
+            f"n = {x.shape[1]} is too large for the direct O(n^2) kernel (limit "
+            f"{DIRECT_MAX_N}); use method='spectral' (circle, d = 2) or fewer particles")
+    return x
+
+
+def _run_batched(q, kT, wT, beta, causal, softmax, step, x, h, noise, out, logz):
+    """Run the batched kernel; small problems on one thread of the *same* compiled kernel.
+
+    A separately compiled serial copy (as :func:`_attend_serial`) vectorizes differently and
+    differs in the last bit, which would break "replica r of an ensemble equals its single
+    run bit for bit"; one thread of the parallel kernel costs ~10 us per call, against ~100 us
+    for waking a second thread on a loaded machine (measured).
+    """
+    import numba
+
+    R, n, dq = q.shape
+    items = R * ((n + _ROWS - 1) // _ROWS)
+    work = R * n * kT.shape[2] * (dq + wT.shape[1])
+    args = (q, kT, wT, float(beta), bool(causal), bool(softmax))
+    rest = (bool(step), x, float(h), noise, out, logz)
+    if work >= SERIAL_WORK:
+        _attend_batched(*args, min(items, 8 * numba.get_num_threads()), *rest)
+        return
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        _attend_batched(*args, 1, *rest)
+    finally:
+        numba.set_num_threads(threads)
+
+
+_NO_NOISE = np.empty((0, 0, 0))
+
+
+def attention_sums_batched(x, beta: float, *, softmax: bool, causal: bool = False, Q=None,
+                           K=None, V=None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`attention_sums` for R independent systems at once.
+
+    All systems run in one parallel loop over (system, tile of queries) (no Python loop over
+    systems, no n x n matrix beyond a tile), except wide systems with
+    ``uses_tiled_path(n, dq + dv)``, which take the tiled-BLAS path one after the other.
+    Each system's result does not depend on R or on the number of threads.
+
+    Parameters
+    ----------
+    x : ndarray, shape (R, n, d), float32 or float64
+        R systems of n tokens.
+    beta, softmax, causal
+        As in :func:`attention_sums`.
+    Q, K, V : ndarray, shape (k, d) / (d'', d) shared, or (R, k, d) / (R, d'', d), optional
+        Query, key and value matrices (identity if None), one per system with a leading axis.
+
+    Returns
+    -------
+    out : ndarray, shape (R, n, d''), float64
+    logz : ndarray, shape (R, n), float64
+
+    Examples
+    --------
+    Each system agrees with the single-system kernel:
+
+    >>> import numpy as np
+    >>> from meanfield.particles.interactions import attention_sums, attention_sums_batched
+    >>> x = np.random.default_rng(0).standard_normal((5, 40, 3))
+    >>> Q = np.random.default_rng(1).standard_normal((5, 3, 3))
+    >>> out, logz = attention_sums_batched(x, 2.0, softmax=True, Q=Q)
+    >>> ref = attention_sums(x[3], 2.0, softmax=True, Q=Q[3])[0]
+    >>> out.shape, bool(np.allclose(out[3], ref, rtol=1e-13, atol=1e-14))
+    ((5, 40, 3), True)
+    """
+    x = _check_batch(x)
+    q, kT, wT = _prepare_batched(x, Q, K, V)
+    R, n = x.shape[:2]
+    out = np.empty((R, n, wT.shape[1]))
+    logz = np.empty((R, n))
+    if uses_tiled_path(n, q.shape[2] + wT.shape[1]):
+        for r in range(R):
+            _attend_tiled(q[r], kT[r], wT[r], float(beta), bool(causal), bool(softmax), out[r],
+                          logz[r])
+    else:
+        _run_batched(q, kT, wT, beta, causal, softmax, False, x, 0.0, _NO_NOISE, out, logz)
+    return out, logz
+
+
+def attention_euler_step(x, beta: float, h: float, *, softmax: bool, causal: bool = False,
+                         Q=None, K=None, V=None, noise=None) -> np.ndarray:
+    """One retracted Euler(-Maruyama) step of R systems, fused into the attention kernel.
+
+    x_i <- N(x_i + h P_{x_i} v_i + noise_i), N(y) = y / |y|, P_x y = y - <x, y> x, with v_i
+    the attention sums of :func:`attention_sums_batched` (USA or SA): the Post-LN step of
+    ``simulate_particles`` (h is the step times the coupling). The sums never leave the
+    kernel's registers and cache.
+
+    Parameters
+    ----------
+    x : ndarray, shape (R, n, d), float32 or float64
+        Unit tokens.
+    beta, softmax, causal, Q, K, V
+        As in :func:`attention_sums_batched` (V square, d x d).
+    h : float
+        Step (times the coupling).
+    noise : ndarray (R, n, d), optional
+        Increments added before the retraction (e.g. sqrt(2 dt / kappa) xi).
+
+    Returns
+    -------
+    ndarray (R, n, d), dtype of x
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.particles.interactions import attention_euler_step, attention_sums
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((2, 16, 3))
+    >>> x /= np.linalg.norm(x, axis=-1, keepdims=True)
+    >>> new = attention_euler_step(x, 1.0, 0.1, softmax=True)
+    >>> v = attention_sums(x[1], 1.0, softmax=True)[0]
+    >>> y = x[1] + 0.1 * (v - np.sum(v * x[1], axis=1, keepdims=True) * x[1])
+    >>> bool(np.allclose(new[1], y / np.linalg.norm(y, axis=1, keepdims=True), atol=1e-14))
+    True
+    """
+    x = _check_batch(x)
+    q, kT, wT = _prepare_batched(x, Q, K, V)
+    if wT.shape[1] != x.shape[2]:
+        raise ValueError(f"the Euler step needs a square value matrix V (d, d), got values of "
+                         f"width {wT.shape[1]} for d = {x.shape[2]}")
+    if noise is None:
+        noise = _NO_NOISE
+    else:
+        noise = np.ascontiguousarray(noise, dtype=np.float64)
+        if noise.shape != x.shape:
+            raise ValueError(f"noise must have the shape of x {x.shape}, got {noise.shape}")
+    out = np.empty_like(x)
+    _run_batched(q, kT, wT, beta, causal, softmax, True, x, h, noise, out, np.empty((0, 0)))
+    return out
 
 
 def attention_sums_numpy(x, beta: float, *, softmax: bool, causal: bool = False, Q=None,

@@ -56,7 +56,7 @@ _TINY = 1e-300
 
 
 def _rownorm(v: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.einsum("ij,ij->i", v, v))[:, None]
+    return np.sqrt(np.sum(v * v, axis=-1, keepdims=True))
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -64,7 +64,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def _tangent(x: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return v - np.einsum("ij,ij->i", x, v)[:, None] * x
+    return v - np.sum(x * v, axis=-1, keepdims=True) * x
 
 
 def _unit_output(a: np.ndarray) -> np.ndarray:

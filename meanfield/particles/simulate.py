@@ -43,7 +43,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import observables as obs
-from .interactions import DIRECT_MAX_N, attention_sums, attention_sums_numpy
+from .interactions import (
+    DIRECT_MAX_N,
+    attention_euler_step,
+    attention_sums_batched,
+    attention_sums_numpy,
+    uses_tiled_path,
+)
 from .normalization import normalization_scheme
 from .sampling import (
     check_tokens,
@@ -56,7 +62,7 @@ from .spectral import circle_coefficients, circle_velocity
 from .spectral_s2 import sphere_coefficients, sphere_velocity
 
 __all__ = ["simulate_particles", "ParticleSolution", "STABILITY_LIMIT", "AUTO_SPECTRAL_N",
-           "AUTO_SPECTRAL_N_S2"]
+           "AUTO_SPECTRAL_N_S2", "replica_seeds"]
 
 STABILITY_LIMIT = 0.5
 #: method="auto" uses the spectral circle summation from this many tokens on
@@ -64,6 +70,7 @@ AUTO_SPECTRAL_N = 1024
 #: method="auto" uses the spectral S^2 summation (dim = 3) from this many tokens on
 AUTO_SPECTRAL_N_S2 = 2048
 METHODS = ("auto", "direct", "spectral", "numpy")
+KEEPS = ("trajectories", "observables")
 INITS = ("uniform", "vonmises", "equiangular", "density")
 
 
@@ -75,10 +82,13 @@ class ParticleSolution:
     ----------
     t : ndarray (m,)
         Save times.
-    x : ndarray (m, n, dim)
-        Token directions (unit vectors) at the save times.
-    radius : ndarray (m, n) or None
+    x : ndarray (m, n, dim), (m, replicas, n, dim) for ensembles, or None
+        Token directions (unit vectors) at the save times (None with keep="observables").
+    radius : ndarray (m, n) / (m, replicas, n), or None
         |y_i| of the residual stream (schemes off the sphere: pre-ln, peri-ln, mix-ln).
+    observables : dict
+        name -> values at the save times, (m,) or (m, replicas) (``observables=`` of
+        :func:`simulate_particles`).
     params : dict
         The resolved parameters (beta, kappa, dynamics, dim, n, dt, method, ...).
     n_steps : int
@@ -101,11 +111,88 @@ class ParticleSolution:
     """
 
     t: np.ndarray
-    x: np.ndarray
+    x: np.ndarray | None
     params: dict
     n_steps: int = 0
     wall_time: float = 0.0
     radius: np.ndarray | None = field(default=None)
+    observables: dict = field(default_factory=dict)
+
+    @property
+    def replicas(self) -> int | None:
+        """Number of systems of an ensemble (None: one system, no replica axis).
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> ps = mf.simulate_particles(beta=1.0, n=4, replicas=3, t_final=0.1, dt=0.05)
+        >>> ps.replicas, ps.x.shape
+        (3, (2, 3, 4, 2))
+        """
+        return self.params.get("replicas")
+
+    def _states(self) -> np.ndarray:
+        if self.x is None:
+            raise ValueError("this run kept only its observables (keep='observables'); "
+                             f"stored: {sorted(self.observables)}")
+        return self.x
+
+    def ensemble(self, name: str, **kwargs):
+        """Ensemble mean and standard error of an observable at each save time.
+
+        Uses the values stored with ``observables=`` when the run kept them (the keywords
+        must then match), else computes them from ``x``. Names and keywords: see
+        :data:`meanfield.particles.ensemble.OBSERVABLES`.
+
+        Returns
+        -------
+        EnsembleEstimate
+            ``.mean``, ``.sem``, ``.std`` of shape (m,), ``.replicas``.
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> ps = mf.simulate_particles(beta=1.0, n=6, replicas=50, t_final=1.0, dt=0.05,
+        ...                            seed=1)
+        >>> est = ps.ensemble("order_parameter")
+        >>> est.mean.shape, est.replicas, bool(est.mean[-1] > est.mean[0])
+        ((2,), 50, True)
+        """
+        from .ensemble import ensemble_estimate, resolve_observables
+
+        if self.replicas is None:
+            raise ValueError("ensemble() needs an ensemble: simulate with replicas=R")
+        fn, kw = resolve_observables({name: kwargs})[name]
+        if name in self.observables and (not kwargs or kwargs == self.params.get(
+                "observables", {}).get(name)):
+            return ensemble_estimate(self.observables[name], name)
+        if self.x is None:
+            stored = self.params.get("observables", {}).get(name)
+            raise ValueError(f"observable {name!r} with {kwargs} was not kept by this run "
+                             f"(kept: {self.params.get('observables')}, stored {stored})")
+        return ensemble_estimate(fn(self.x, **kw), name)
+
+    def replica(self, r: int) -> ParticleSolution:
+        """Replica r of an ensemble as a one-system solution (same params, replicas=None).
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> ps = mf.simulate_particles(beta=1.0, n=4, replicas=3, t_final=0.1, dt=0.05)
+        >>> ps.replica(2).x.shape, ps.replica(2).replicas
+        ((2, 4, 2), None)
+        """
+        R = self.replicas
+        if R is None:
+            raise ValueError("replica() needs an ensemble: simulate with replicas=R")
+        if isinstance(r, bool) or not isinstance(r, int | np.integer) or not -R <= r < R:
+            raise ValueError(f"replica index must be an integer in [0, {R}), got {r!r}")
+        params = dict(self.params, replicas=None, replica=int(r) % R)
+        return ParticleSolution(
+            t=self.t, x=None if self.x is None else self.x[:, r], params=params,
+            n_steps=self.n_steps, wall_time=self.wall_time,
+            radius=None if self.radius is None else self.radius[:, r],
+            observables={k: v[:, r] for k, v in self.observables.items()})
 
     @property
     def n(self) -> int:
@@ -121,7 +208,7 @@ class ParticleSolution:
         >>> ps.n
         4
         """
-        return self.x.shape[1]
+        return self.params["n"] if self.x is None else self.x.shape[-2]
 
     @property
     def dim(self) -> int:
@@ -137,7 +224,7 @@ class ParticleSolution:
         >>> ps.dim
         2
         """
-        return self.x.shape[2]
+        return self.params["dim"] if self.x is None else self.x.shape[-1]
 
     def order_parameter(self) -> np.ndarray:
         """|m(t)| = |(1/n) sum_j x_j(t)|, shape (m,).
@@ -152,7 +239,7 @@ class ParticleSolution:
         >>> np.round(ps.order_parameter(), 12) + 0  # m = 0, then (3 - 1) / 4
         array([0. , 0.5])
         """
-        return obs.order_parameter(self.x)
+        return obs.order_parameter(self._states())
 
     def mean_inner_product(self) -> np.ndarray:
         """Mean pairwise inner product over i != j at each save time, shape (m,).
@@ -167,7 +254,7 @@ class ParticleSolution:
         >>> np.round(ps.mean_inner_product(), 12) + 0  # (|sum_j x_j|^2 - n) / (n (n - 1))
         array([-0.33333333,  0.        ])
         """
-        return obs.mean_inner_product(self.x)
+        return obs.mean_inner_product(self._states())
 
     def moments(self, k) -> np.ndarray:
         """Circle Fourier moments (1/n) sum_j e^{ik theta_j}, shape (m,) or (m, len(k)).
@@ -185,7 +272,7 @@ class ParticleSolution:
         >>> ps.moments(1).shape
         (2,)
         """
-        return obs.fourier_moments(self.x, k)
+        return obs.fourier_moments(self._states(), k)
 
     def angles(self) -> np.ndarray:
         """Angles (m, n) in [0, 2 pi) (circle).
@@ -200,7 +287,7 @@ class ParticleSolution:
         >>> bool(np.allclose(ps.angles(), theta))
         True
         """
-        return obs.angles(self.x)
+        return obs.angles(self._states())
 
     def energy(self, method: str = "auto") -> np.ndarray:
         """E_beta at each save time (identity Q, K only).
@@ -219,10 +306,12 @@ class ParticleSolution:
         """
         if self.params.get("Q") is not None or self.params.get("K") is not None:
             raise ValueError("energy() is defined for identity Q and K")
-        return obs.energy(self.x, self.params["beta"], method)
+        return obs.energy(self._states(), self.params["beta"], method)
 
-    def clusters(self, index: int = -1, tol: float = 1e-2) -> obs.Clusters:
-        """Clusters of the configuration at save index ``index`` (see observables.clusters).
+    def clusters(self, index: int = -1, tol: float = 1e-2,
+                 replica: int | None = None) -> obs.Clusters:
+        """Clusters of the configuration at save index ``index`` (see observables.clusters);
+        ensembles name the ``replica``.
 
         Examples
         --------
@@ -237,7 +326,13 @@ class ParticleSolution:
         >>> ps.clusters(0).count
         4
         """
-        return obs.clusters(self.x[index], tol)
+        x = self._states()[index]
+        if self.replicas is not None:
+            if replica is None:
+                raise ValueError("an ensemble's clusters need replica=r (or use "
+                                 "ps.ensemble('cluster_count'))")
+            x = x[replica]
+        return obs.clusters(x, tol)
 
     def save(self, path) -> None:
         """Write t, x (and radius) to an .npz file atomically; params as a JSON string.
@@ -261,8 +356,10 @@ class ParticleSolution:
 
         from ..io import _jsonable, save_npz
 
-        arrays = dict(t=self.t, x=self.x,
-                      params=np.array(json.dumps(_jsonable(self.params))))
+        arrays = dict(t=self.t, params=np.array(json.dumps(_jsonable(self.params))))
+        if self.x is not None:
+            arrays["x"] = self.x
+        arrays.update({f"observable_{k}": v for k, v in self.observables.items()})
         if self.radius is not None:
             arrays["radius"] = self.radius
         save_npz(path, **arrays)
@@ -298,27 +395,44 @@ def _from_model(model, beta, kappa, dynamics, dim):
     return mbeta, model.kappa, model.dynamics, model.dim
 
 
-def _matrix(M, name: str, shape0, dim: int) -> np.ndarray | None:
+def _matrix(M, name: str, shape0, dim: int, replicas: int | None = None) -> np.ndarray | None:
+    """A checked weight matrix (k, dim), or (replicas, k, dim) with a leading replica axis."""
     if M is None:
         return None
     M = np.asarray(M, dtype=np.float64)
-    if M.ndim != 2 or M.shape[1] != dim or (shape0 is not None and M.shape[0] != shape0):
-        want = f"({shape0 if shape0 is not None else 'k'}, {dim})"
+    want = f"({shape0 if shape0 is not None else 'k'}, {dim})"
+    if M.ndim == 3:
+        if replicas is None:
+            raise ValueError(f"{name} has a leading replica axis (shape {M.shape}) but "
+                             "replicas=None; pass replicas=R to simulate an ensemble")
+        if M.shape[0] != replicas:
+            raise ValueError(f"{name} has {M.shape[0]} matrices along its replica axis but "
+                             f"replicas={replicas}")
+        want = f"({replicas}, " + want[1:]
+    if M.ndim not in (2, 3) or M.shape[-1] != dim or (shape0 is not None
+                                                       and M.shape[-2] != shape0):
         raise ValueError(f"{name} must have shape {want} for tokens of dim={dim}, got {M.shape}")
     if not np.all(np.isfinite(M)):
         raise ValueError(f"{name} contains NaN or inf")
     return M
 
 
-def _matrices(Q, K, V, dim: int):
-    """Checked Q, K, V (None = identity); one of Q, K given makes the other the identity."""
-    Qm = _matrix(Q, "Q", None, dim)
-    Km = _matrix(K, "K", None if Qm is None else Qm.shape[0], dim)
+def _matrices(Q, K, V, dim: int, replicas: int | None = None):
+    """Checked Q, K, V (None = identity); one of Q, K given makes the other the identity.
+
+    Each may be (k, dim) (shared) or (replicas, k, dim) (one per replica)."""
+    Qm = _matrix(Q, "Q", None, dim, replicas)
+    Km = _matrix(K, "K", None if Qm is None else Qm.shape[-2], dim, replicas)
     if Qm is not None and Km is None:
-        Km = _matrix(np.eye(dim), "K", Qm.shape[0], dim)
+        Km = _matrix(np.eye(dim), "K", Qm.shape[-2], dim)
     if Km is not None and Qm is None:
-        Qm = _matrix(np.eye(dim), "Q", Km.shape[0], dim)
-    return Qm, Km, _matrix(V, "V", dim, dim)
+        Qm = _matrix(np.eye(dim), "Q", Km.shape[-2], dim)
+    return Qm, Km, _matrix(V, "V", dim, dim, replicas)
+
+
+def _max_norm(M) -> float:
+    """Largest spectral norm over a matrix (k, d) or a stack (R, k, d)."""
+    return float(np.max(np.linalg.norm(M, 2, axis=(-2, -1))))
 
 
 def _initial(n, dim, rng, x0, init, normalize_x0, concentration, mean, gamma0, density):
@@ -363,7 +477,143 @@ def _check_times(t_final, dt, t_eval):
 
 
 def _unit_rows(y: np.ndarray) -> np.ndarray:
-    return y / np.sqrt(np.einsum("ij,ij->i", y, y))[:, None]
+    """Rows (last axis) divided by their norms; any leading axes."""
+    return y / np.sqrt(np.sum(y * y, axis=-1, keepdims=True))
+
+
+def replica_seeds(seed, replicas: int) -> list:
+    """The random streams of an ensemble's replicas, one per replica.
+
+    ``seed`` (an int, None or a ``numpy.random.SeedSequence``) gives
+    ``SeedSequence(seed).spawn(replicas)``; a ``numpy.random.Generator`` gives
+    ``seed.spawn(replicas)``. Replica r of ``simulate_particles(..., seed=s, replicas=R)``
+    is, bit for bit, the single run ``simulate_particles(..., seed=replica_seeds(s, R)[r])``
+    (tested). Spawning advances a SeedSequence or Generator that is passed in: pass an int
+    for the same streams every time.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meanfield.particles.simulate import replica_seeds
+    >>> s = replica_seeds(7, 3)
+    >>> len(s), s[1].spawn_key
+    (3, (1,))
+    >>> a = np.random.default_rng(replica_seeds(7, 3)[1]).standard_normal()
+    >>> bool(a == np.random.default_rng(s[1]).standard_normal())
+    True
+    """
+    if isinstance(replicas, bool) or not isinstance(replicas, int | np.integer) or replicas < 1:
+        raise ValueError(f"replicas must be a positive integer, got {replicas!r}")
+    if isinstance(seed, np.random.Generator):
+        return seed.spawn(int(replicas))
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    return ss.spawn(int(replicas))
+
+
+class _NoiseStream:
+    """Standard normal increments (R, n, d) for successive steps, replica r drawn from its own
+    generator. Draws come in blocks of steps (at most ~16 MB): numpy generators fill arrays
+    in order, so a block consumes each stream exactly as step-by-step draws would."""
+
+    def __init__(self, rngs, shape, dtype):
+        self.rngs, self.shape, self.dtype = rngs, tuple(shape), np.dtype(dtype)
+        per_step = len(rngs) * int(np.prod(shape)) * self.dtype.itemsize
+        self.block = max(1, (1 << 24) // max(per_step, 1))
+        self.buf = None
+        self.pos = self.block
+
+    def next(self) -> np.ndarray:
+        if self.pos == self.block:
+            self.buf = np.empty((len(self.rngs), self.block) + self.shape, dtype=self.dtype)
+            for r, g in enumerate(self.rngs):
+                g.standard_normal((self.block,) + self.shape, dtype=self.dtype, out=self.buf[r])
+            self.pos = 0
+        self.pos += 1
+        return self.buf[:, self.pos - 1]
+
+
+def _check_replicas(replicas):
+    if replicas is None:
+        return None
+    if isinstance(replicas, bool) or not isinstance(replicas, int | np.integer) or replicas < 1:
+        raise ValueError(f"replicas must be a positive integer (or None for one system), got "
+                         f"{replicas!r}")
+    return int(replicas)
+
+
+def _initial_batch(R, rngs, n, dim, x0, init, normalize_x0, concentration, mean, gamma0,
+                   density) -> np.ndarray:
+    """Initial tokens (R, n, dim): x0 shared (n, dim) or per replica (R, n, dim), else
+    sampled per replica from its own stream."""
+    if x0 is not None and np.ndim(x0) == 3:
+        x0 = np.asarray(x0, dtype=np.float64)
+        if R is None or x0.shape[0] != R:
+            raise ValueError(f"x0 of shape {x0.shape} has a replica axis of {x0.shape[0]}; "
+                             f"it needs replicas={x0.shape[0]}")
+        flat = check_tokens(x0.reshape(-1, x0.shape[-1]), None, dim, normalize=normalize_x0)
+        x = flat.reshape(x0.shape)
+        if n is not None and x.shape[1] != n:
+            raise ValueError(f"x0 has {x.shape[1]} tokens per replica but n={n}")
+        return x
+    if x0 is not None:
+        one = check_tokens(x0, n, dim, normalize=normalize_x0)
+        return np.broadcast_to(one, (len(rngs),) + one.shape).copy()
+    return np.stack([_initial(n, dim, g, None, init, normalize_x0, concentration, mean,
+                              gamma0, density) for g in rngs])
+
+
+def _check_memory(m, R, n, dim, dtype, keep):
+    """Refuse, before allocating, a run whose stored trajectories or state cannot fit."""
+    from .interactions import _available_memory
+
+    item = np.dtype(dtype).itemsize
+    traj = m * R * n * dim * item if keep == "trajectories" else 0
+    state = 12 * R * n * dim * 8 + (1 << 24)  # RK4 stages, kernel outputs, a noise block
+    avail = _available_memory()
+    if avail is not None and traj + state > 0.8 * avail:
+        hint = ("keep='observables' stores only the observables at t_eval, "
+                f"{m * R * 8 / 2**20:.3g} MiB per observable" if keep == "trajectories"
+                else "fewer replicas per call (e.g. a sweep over seeds)")
+        raise MemoryError(
+            f"this run needs ~{(traj + state) / 2**30:.3g} GiB ({traj / 2**30:.3g} GiB of "
+            f"trajectories: {m} save times x {R} replicas x {n} tokens x {dim} coordinates) "
+            f"but {avail / 2**30:.3g} GiB are available; {hint}")
+
+
+def _stability(dt, beta, dynamics, coupling, Qm, Km, Vm, noisy, kappa, dim, check):
+    """The documented step limits; refused (or, with check=False, warned about)."""
+    import warnings
+
+    a = 1.0 if Qm is None else _max_norm(np.swapaxes(Qm, -1, -2) @ Km)
+    vn = 1.0 if Vm is None else _max_norm(Vm)
+    vmax = vn * (np.exp(min(abs(beta) * a, 700.0)) if dynamics == "usa" else 1.0)
+    lip = abs(coupling) * vmax * (1.0 + abs(beta) * a)
+    problems = []
+    if dt * lip > STABILITY_LIMIT:
+        problems.append(
+            f"dt={dt:g} is too large for stability: dt * L = {dt * lip:.3g} > {STABILITY_LIMIT} "
+            f"with L = coupling * vmax * (1 + |beta| a) = {lip:.4g} (vmax = {vmax:.4g}, "
+            f"a = ||Q^T K|| = {a:.4g}); use dt <= {STABILITY_LIMIT / lip:.3g}")
+    if noisy and dt * (dim - 1) / kappa > STABILITY_LIMIT:
+        problems.append(
+            f"dt={dt:g} is too large for the noise: dt (d-1)/kappa = {dt * (dim - 1) / kappa:.3g}"
+            f" > {STABILITY_LIMIT}; use dt <= {STABILITY_LIMIT * kappa / (dim - 1):.3g}")
+    for msg in problems:
+        if check:
+            raise ValueError(msg + " (or check_stability=False to run a published coarse "
+                             "step knowingly)")
+        warnings.warn(msg + "; running anyway (check_stability=False)", RuntimeWarning,
+                      stacklevel=3)
+    return lip
+
+
+def _nonfinite(x, t, n_steps, beta, dt, R):
+    bad = ~np.all(np.isfinite(x), axis=(-2, -1))
+    where = (f" in {int(bad.sum())} of {R} replicas (first: replica {int(np.argmax(bad))})"
+             if R is not None else "")
+    raise FloatingPointError(
+        f"particle simulation blew up at t={t:.6g} (step {n_steps}): non-finite token "
+        f"coordinates{where} (beta={beta}, dt={dt}); reduce dt")
 
 
 # ---------------------------------------------------------------------------------------
@@ -379,7 +629,9 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
                        coupling: float = 1.0, concentration: float | None = None, mean=None,
                        gamma0: float | None = None, density=None, normalize_x0: bool = False,
                        dtype=np.float64, progress: bool = False, adaptive: bool = False,
-                       rtol: float = 1e-6) -> ParticleSolution:
+                       rtol: float = 1e-6, replicas: int | None = None,
+                       keep: str = "trajectories", observables=None,
+                       check_stability: bool = True) -> ParticleSolution:
     """Simulate n tokens of the (noisy) self-attention dynamics on S^{dim-1}.
 
     Parameters
@@ -390,8 +642,9 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
         dim = 2 or x0's width).
     n : int
         Number of tokens (default: x0's rows).
-    x0 : array (n, dim), optional
-        Initial tokens; rows must be unit vectors (``normalize_x0=True`` projects them).
+    x0 : array (n, dim) or (replicas, n, dim), optional
+        Initial tokens (shared by all replicas, or one configuration per replica); rows must
+        be unit vectors (``normalize_x0=True`` projects them).
     init : {"uniform", "vonmises", "equiangular", "density"}
         Initial law when x0 is None: uniform on the sphere; von Mises–Fisher of
         ``concentration`` around ``mean`` (unit vector or circle angle, default e_1);
@@ -401,8 +654,9 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
         Final time and the fixed step (see the stability limit in the module docstring).
     t_eval : array, optional
         Save times in [0, t_final] (default [0, t_final]); only these states are stored.
-    seed : int or numpy Generator, optional
-        Seeds initial sampling and noise (numpy Generator): runs are reproducible.
+    seed : int, numpy SeedSequence or Generator, optional
+        Seeds initial sampling and noise: runs are reproducible. With ``replicas`` each
+        replica has its own stream, ``replica_seeds(seed, replicas)[r]``.
     method : {"auto", "direct", "spectral", "numpy"}
         Interaction sums: fused numba O(n^2) kernel; spectral summation (circle or S^2,
         i.e. dim 2 or 3, identity Q, K, V, not causal, post-ln; error <= ``accuracy``
@@ -412,7 +666,9 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     integrator : {"em", "rk4", "euler"}, optional
         Default "em" for kappa < inf, "rk4" for kappa = inf.
     Q, K, V : arrays, optional
-        Query (k, dim), key (k, dim) and value (dim, dim) matrices (identity by default).
+        Query (k, dim), key (k, dim) and value (dim, dim) matrices (identity by default);
+        with ``replicas`` each may carry a leading replica axis, (replicas, k, dim), one
+        matrix per system (see :func:`meanfield.particles.random_attention_weights`).
     causal : bool
         Token i attends to j <= i only.
     normalization : {"post-ln", "pre-ln", "peri-ln", "ngpt", "mix-ln"} or NormalizationScheme
@@ -430,7 +686,27 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
         Noiseless RK4 only: adapt the step by step doubling (``dt`` is then the first and
         the largest step); see the module docstring. ``rtol``: the accepted local error per
         step (relative to |y_i|); the global error then scales like rtol^{4/5} (tested).
-        ``params["n_rejected"]`` counts rejected trial steps.
+        ``params["n_rejected"]`` counts rejected trial steps. An ensemble shares one step
+        size (the largest error over its replicas decides), so each replica is at least as
+        accurate as alone, but equals its single run to the tolerance, not bit for bit.
+    replicas : int, optional
+        Number of independent systems simulated together (default None: one system).
+        ``x`` then has shape (m, replicas, n, dim); replica r equals, bit for bit, the single
+        run with ``seed=replica_seeds(seed, replicas)[r]`` (and that replica's Q, K, V, x0).
+        Every option applies; the direct kernel runs all replicas in one parallel loop.
+    keep : {"trajectories", "observables"}
+        Store the tokens at ``t_eval`` (default), or only the ``observables`` there
+        (``x`` is then None: 10^4 replicas of 32 tokens need a few MB per observable).
+    observables : sequence of names or dict name -> keyword arguments, optional
+        Observables computed at every save time, per replica, stored in
+        ``ps.observables[name]`` (shape (m,) or (m, replicas)); names from
+        :data:`meanfield.particles.ensemble.OBSERVABLES` ("order_parameter",
+        "mean_inner_product", "pair_fraction", "cluster_count"), e.g.
+        ``{"pair_fraction": {"threshold": 0.999}}``. ``ps.ensemble(name)`` gives the
+        ensemble mean with its standard error.
+    check_stability : bool
+        Refuse steps beyond the stability limit (default). False runs them with a
+        RuntimeWarning that names the bound (to reproduce a published coarse-step run).
 
     Examples
     --------
@@ -439,9 +715,32 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     >>> ps = mf.simulate_particles(model, n=100, t_final=1.0, dt=0.01, seed=0, t_eval=[0, 1])
     >>> ps.x.shape
     (2, 100, 3)
+
+    An ensemble of 64 systems of 8 tokens, keeping only the fraction of clustered pairs:
+
+    >>> ps = mf.simulate_particles(beta=1.0, n=8, dim=2, dynamics="sa", replicas=64,
+    ...                            t_final=10.0, dt=0.05, integrator="euler", seed=0,
+    ...                            t_eval=[0, 10], keep="observables",
+    ...                            observables={"pair_fraction": {"threshold": 0.999}})
+    >>> ps.x is None, ps.observables["pair_fraction"].shape
+    (True, (2, 64))
+    >>> est = ps.ensemble("pair_fraction", threshold=0.999)
+    >>> est.mean.shape, bool(est.mean[0] < 0.05), bool(est.mean[1] > 0.5)
+    ((2,), True, True)
     """
+    from .ensemble import resolve_observables
+
     t_wall0 = time.perf_counter()
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    R = _check_replicas(replicas)
+    nrep = 1 if R is None else R
+    rngs = ([seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)]
+            if R is None else [np.random.default_rng(s) for s in replica_seeds(seed, R)])
+    if keep not in KEEPS:
+        raise ValueError(f"keep must be one of {KEEPS}, got {keep!r}")
+    obs_spec = resolve_observables(observables)
+    if keep == "observables" and not obs_spec:
+        raise ValueError("keep='observables' stores only the observables: name some, e.g. "
+                         "observables={'pair_fraction': {'threshold': 0.999}}")
     beta, kappa, dynamics, dim = _from_model(model, beta, kappa, dynamics, dim)
     if not np.isfinite(beta):
         raise ValueError(f"beta must be finite, got {beta}")
@@ -451,7 +750,7 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     if dynamics not in ("usa", "sa"):
         raise ValueError(f"dynamics must be 'usa' or 'sa', got {dynamics!r}")
     if dim is None:
-        dim = np.shape(x0)[1] if x0 is not None and np.ndim(x0) == 2 else 2
+        dim = np.shape(x0)[-1] if x0 is not None and np.ndim(x0) in (2, 3) else 2
     if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim < 2:
         raise ValueError(f"dim must be an integer >= 2, got {dim!r}")
     dim = int(dim)
@@ -464,7 +763,7 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     coupling = float(coupling)
     if not np.isfinite(coupling):
         raise ValueError(f"coupling must be finite, got {coupling}")
-    Qm, Km, Vm = _matrices(Q, K, V, dim)
+    Qm, Km, Vm = _matrices(Q, K, V, dim, R)
     noisy = np.isfinite(kappa)
     if integrator is None:
         integrator = "em" if noisy else "rk4"
@@ -489,21 +788,8 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
                          "sphere and is implemented for noiseless runs (kappa = inf) only; "
                          "noisy runs take 'post-ln' or 'ngpt'")
     t_final, dt, t_eval = _check_times(t_final, dt, t_eval)
-
-    # stability limit
-    a = 1.0 if Qm is None else float(np.linalg.norm(Qm.T @ Km, 2))
-    vn = 1.0 if Vm is None else float(np.linalg.norm(Vm, 2))
-    vmax = vn * (np.exp(min(abs(beta) * a, 700.0)) if dynamics == "usa" else 1.0)
-    lip = abs(coupling) * vmax * (1.0 + abs(beta) * a)
-    if dt * lip > STABILITY_LIMIT:
-        raise ValueError(
-            f"dt={dt:g} is too large for stability: dt * L = {dt * lip:.3g} > {STABILITY_LIMIT} "
-            f"with L = coupling * vmax * (1 + |beta| a) = {lip:.4g} (vmax = {vmax:.4g}, "
-            f"a = ||Q^T K|| = {a:.4g}); use dt <= {STABILITY_LIMIT / lip:.3g}")
-    if noisy and dt * (dim - 1) / kappa > STABILITY_LIMIT:
-        raise ValueError(
-            f"dt={dt:g} is too large for the noise: dt (d-1)/kappa = {dt * (dim - 1) / kappa:.3g}"
-            f" > {STABILITY_LIMIT}; use dt <= {STABILITY_LIMIT * kappa / (dim - 1):.3g}")
+    lip = _stability(dt, beta, dynamics, coupling, Qm, Km, Vm, noisy, kappa, dim,
+                     bool(check_stability))
 
     # interaction method
     identity = Qm is None and Vm is None
@@ -512,7 +798,7 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
         raise ValueError("method='spectral' needs the circle or S^2 (dim=2 or 3), identity "
                          "Q, K, V, causal=False and post-ln normalization; use "
                          "method='direct'")
-    n_tok = np.shape(x0)[0] if x0 is not None and np.ndim(x0) == 2 else n
+    n_tok = np.shape(x0)[-2] if x0 is not None and np.ndim(x0) in (2, 3) else n
     if method == "auto":
         n_auto = AUTO_SPECTRAL_N if dim == 2 else AUTO_SPECTRAL_N_S2
         method = ("spectral" if spectral_ok and n_tok is not None and n_tok >= n_auto
@@ -523,23 +809,25 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
             + ("use method='spectral'" if spectral_ok else
                "on the circle or S^2 with identity Q, K, V use method='spectral'; else fewer "
                "tokens"))
+    if isinstance(n_tok, int | np.integer) and n_tok >= 1:
+        _check_memory(t_eval.size, nrep, int(n_tok), dim, dtype, keep)
 
-    x = _initial(n, dim, rng, x0, init, normalize_x0, concentration, mean, gamma0, density)
-    x = x.astype(dtype)
-    n = x.shape[0]
+    x = _initial_batch(R, rngs, n, dim, x0, init, normalize_x0, concentration, mean, gamma0,
+                       density).astype(dtype)
+    n = x.shape[1]
+    softmax = dynamics == "sa"
+    sums = _interaction_sums(method, beta, softmax, causal, Qm, Km, Vm)
     if scheme.unit_output and coupling != 0.0:
         # these schemes move at speed ~ 1/|A_i|: the field's Lipschitz constant is that of
         # A divided by min |A_i| (checked at the initial state)
-        a0, _ = attention_sums(x.astype(np.float64), beta, softmax=dynamics == "sa",
-                               causal=causal, Q=Qm, K=Km, V=Vm)
-        amin = float(np.min(np.linalg.norm(a0, axis=1)))
+        a0 = sums(x.astype(np.float64))
+        amin = float(np.min(np.linalg.norm(a0, axis=-1)))
         gain = scheme.rate * lip / abs(coupling) / max(amin, 1e-300)
         if dt * gain > STABILITY_LIMIT:
             raise ValueError(
                 f"dt={dt:g} is too large for normalization={scheme.name!r}: its speed is "
                 f"~ 1/|A_i| and min |A_i| = {amin:.3g} at t = 0, so dt * L / min|A| = "
                 f"{dt * gain:.3g} > {STABILITY_LIMIT}; use dt <= {STABILITY_LIMIT / gain:.3g}")
-    softmax = dynamics == "sa"
     coeffs = None
     if method == "spectral":
         coeffs = (circle_coefficients(beta, accuracy) if dim == 2
@@ -550,23 +838,29 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
             return np.zeros_like(y)
         if method == "spectral":  # normalizes the rows inside
             if dim == 2:
-                v = circle_velocity(y, beta, softmax, accuracy, coeffs, scale=coupling)
+                v = [circle_velocity(yr, beta, softmax, accuracy, coeffs, scale=coupling)
+                     for yr in y]
             else:
-                v = sphere_velocity(y, beta, dynamics, accuracy, coeffs, scale=coupling)
-            return v.astype(y.dtype, copy=False)
+                v = [sphere_velocity(yr, beta, dynamics, accuracy, coeffs, scale=coupling)
+                     for yr in y]
+            return np.stack(v).astype(y.dtype, copy=False)
         xh = _unit_rows(y)
-        sums = attention_sums if method == "direct" else attention_sums_numpy
-        v, _ = sums(xh, beta, softmax=softmax, causal=causal, Q=Qm, K=Km, V=Vm)
-        v = scheme.velocity(y, xh, coupling * v.astype(np.float64, copy=False), t)
+        v = scheme.velocity(y, xh, coupling * sums(xh).astype(np.float64, copy=False), t)
         return v.astype(y.dtype, copy=False)
 
     sig = np.sqrt(2.0 / kappa) if noisy else 0.0
+    noise = _NoiseStream(rngs, (n, dim), dtype) if noisy else None
+    fused = (method == "direct" and integrator in ("em", "euler") and coupling != 0.0
+             and scheme.name == "post-ln" and not _uses_tiled(n, dim, Qm, Vm))
 
     def step(y: np.ndarray, h: float, t: float) -> np.ndarray:
         # the scheme is frozen at the step's start (steps stop at its breakpoints)
+        xi = None if noise is None else (np.sqrt(h) * sig) * noise.next()
+        if fused:  # one kernel: sums, tangent projection, Euler(-Maruyama) step, retraction
+            return attention_euler_step(y, beta, h * coupling, softmax=softmax, causal=causal,
+                                        Q=Qm, K=Km, V=Vm, noise=xi)
         if integrator == "em":
-            y = y + h * fieldfn(y, t) + np.sqrt(h) * sig * rng.standard_normal(y.shape,
-                                                                                dtype=dtype)
+            y = y + h * fieldfn(y, t) + xi
         elif integrator == "euler":
             y = y + h * fieldfn(y, t)
         else:
@@ -578,8 +872,9 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
         return _unit_rows(y) if scheme.on_sphere_at(t) else y
 
     m = t_eval.size
-    xs = np.empty((m, n, dim), dtype=dtype)
-    radii = None if scheme.on_sphere else np.empty((m, n), dtype=dtype)
+    xs = np.empty((m, nrep, n, dim), dtype=dtype) if keep == "trajectories" else None
+    radii = None if scheme.on_sphere else np.empty((m, nrep, n), dtype=dtype)
+    values = {name: np.empty((m, nrep)) for name in obs_spec}
     bar = None
     if progress:
         from ..progress import ProgressBar
@@ -600,14 +895,12 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
                 h = ts - t
             y_full = step(x, h, t)
             y_half = step(step(x, 0.5 * h, t), 0.5 * h, t)
-            nrm = np.sqrt(np.einsum("ij,ij->i", y_half, y_half))
+            nrm = np.sqrt(np.sum(y_half * y_half, axis=-1))
             diff = y_half - y_full
-            err = float(np.max(np.sqrt(np.einsum("ij,ij->i", diff, diff))
+            err = float(np.max(np.sqrt(np.sum(diff * diff, axis=-1))
                                / np.maximum(nrm, 1.0))) / 15.0
             if not np.isfinite(err):
-                raise FloatingPointError(
-                    f"particle simulation blew up at t={t:.6g} (step {n_steps}): non-finite "
-                    f"token coordinates (beta={beta}, dt={dt}); reduce dt")
+                _nonfinite(y_half - y_full, t, n_steps, beta, dt, R)
             fac = 4.0 if err == 0 else min(4.0, max(0.2, 0.9 * (rtol / err) ** 0.2))
             if err <= rtol:
                 x = y_half
@@ -630,27 +923,62 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
             t = ts if h == ts - t else t + h
             n_steps += 1
             if not np.all(np.isfinite(x)):
-                raise FloatingPointError(
-                    f"particle simulation blew up at t={t:.6g} (step {n_steps}): non-finite "
-                    f"token coordinates (beta={beta}, dt={dt}); reduce dt")
+                _nonfinite(x, t, n_steps, beta, dt, R)
             if bar is not None:
                 bar(t)
         if idx is None:
             continue
-        nrm = np.linalg.norm(x, axis=1)
-        xs[idx] = x / nrm[:, None]
+        nrm = np.sqrt(np.sum(x * x, axis=-1))
+        unit = x / nrm[..., None]
+        if xs is not None:
+            xs[idx] = unit
         if radii is not None:
             radii[idx] = nrm
+        for name, (fn, kw) in obs_spec.items():
+            values[name][idx] = fn(unit, **kw)
     if bar is not None:
         bar.close()
+    if R is None:  # one system: no replica axis
+        xs = None if xs is None else xs[:, 0]
+        radii = None if radii is None else radii[:, 0]
+        values = {name: v[:, 0] for name, v in values.items()}
+
+    def plain(M):
+        return None if M is None else M.tolist()
+
     params = dict(beta=beta, kappa=kappa, dynamics=dynamics, dim=dim, n=n, dt=dt,
                   t_final=t_final, method=method, integrator=integrator, accuracy=accuracy,
                   causal=bool(causal), normalization=scheme.params(), coupling=coupling,
                   seed=seed if isinstance(seed, int | None) else None,
-                  Q=None if Qm is None else Qm.tolist(), K=None if Km is None else Km.tolist(),
-                  V=None if Vm is None else Vm.tolist(), dtype=dtype.name,
+                  Q=plain(Qm), K=plain(Km), V=plain(Vm), dtype=dtype.name,
                   spectral_order=None if coeffs is None else coeffs[2],
                   adaptive=adaptive, rtol=rtol if adaptive else None,
-                  n_rejected=n_rejected)
+                  n_rejected=n_rejected, replicas=R, keep=keep,
+                  observables={name: kw for name, (_, kw) in obs_spec.items()},
+                  check_stability=bool(check_stability))
     return ParticleSolution(t=t_eval.copy(), x=xs, params=params, n_steps=n_steps,
-                            wall_time=time.perf_counter() - t_wall0, radius=radii)
+                            wall_time=time.perf_counter() - t_wall0, radius=radii,
+                            observables=values)
+
+
+def _uses_tiled(n, dim, Qm, Vm) -> bool:
+    dq = dim if Qm is None else Qm.shape[-2]
+    return uses_tiled_path(n, dq + dim)
+
+
+def _interaction_sums(method, beta, softmax, causal, Qm, Km, Vm):
+    """x (R, n, d) -> the attention sums (R, n, dv), float64 (direct or numpy reference)."""
+    if method == "numpy":
+        def per(M, r):
+            return None if M is None else (M[r] if M.ndim == 3 else M)
+
+        def sums(x):
+            return np.stack([attention_sums_numpy(xr, beta, softmax=softmax, causal=causal,
+                                                  Q=per(Qm, r), K=per(Km, r),
+                                                  V=per(Vm, r))[0] for r, xr in enumerate(x)])
+        return sums
+
+    def sums(x):
+        return attention_sums_batched(x, beta, softmax=softmax, causal=causal, Q=Qm, K=Km,
+                                      V=Vm)[0]
+    return sums

@@ -17,6 +17,7 @@ from .kernels import AttentionKernel, Kernel, KuramotoKernel, ZonalKernel
 from .model import MeanFieldModel
 from .particles import ParticleSolution, simulate_particles
 from .stationary import ConvergenceError, linear_stability, stationary_state
+from .sweep import sweep
 
 __version__ = "0.1.0"
 
@@ -25,5 +26,5 @@ __all__ = [
     "KuramotoKernel", "MeanFieldModel", "Solution", "ZonalKernel", "bifurcation_diagram",
     "entropy", "evolve", "free_energy", "initial", "interaction_energy", "linear_stability",
     "phase_diagram", "stationary_state", "SphereBasis", "ZonalBasis",
-    "ParticleSolution", "simulate_particles",
+    "ParticleSolution", "simulate_particles", "sweep",
 ]

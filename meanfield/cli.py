@@ -1,4 +1,5 @@
-"""The ``meanfield`` command line: ``meanfield evolve ...`` and ``meanfield demo``."""
+"""The ``meanfield`` command line: ``meanfield evolve ...``, ``meanfield demo``, ``meanfield sweep
+...``."""
 
 from __future__ import annotations
 
@@ -332,7 +333,7 @@ def _times(text: str) -> tuple[float, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``meanfield`` command-line parser (subcommands evolve, demo, bifurcate,
-    phase-diagram, symbolic, validate, particles).
+    phase-diagram, symbolic, validate, particles, sweep).
 
     Examples
     --------
@@ -395,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--cluster-tol", type=_positive(float), default=1e-2)
     pa.add_argument("--out", default="results")
     pa.add_argument("--no-progress", action="store_true")
+    from .sweep.command import add_sweep_parser
+
+    add_sweep_parser(sub)
     return parser
 
 
@@ -440,6 +444,13 @@ def run_symbolic(args) -> int:
     return 0
 
 
+def run_sweep(args) -> int:
+    """``meanfield sweep particles|phase-diagram``: see :mod:`meanfield.sweep.command`."""
+    from .sweep.command import run_sweep as run
+
+    return run(args)
+
+
 def run_validate(args) -> int:
     """Run validation/run_all.py of a source checkout (the scripts are not installed)."""
     import subprocess
@@ -454,7 +465,7 @@ def run_validate(args) -> int:
 COMMANDS = {"evolve": run_evolve, "symbolic": run_symbolic, "demo": run_demo,
             "validate": run_validate,
             "bifurcate": run_bifurcate, "phase-diagram": run_phase_diagram,
-            "particles": run_particles}
+            "particles": run_particles, "sweep": run_sweep}
 
 
 def main(argv: list[str] | None = None) -> int:

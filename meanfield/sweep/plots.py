@@ -108,8 +108,10 @@ def plot_clustering(ds, path=None, level: float = 1e-3, max_panels: int = 12):
         ax.set_xlabel(r"$\beta$")
         ax.set_ylabel("t (depth)")
         ax.set_ylim(t.min(), t.max())
-        ax.set_title(label or f"n={n}, {dyn.upper()}", fontsize=9)
-        ax.legend(fontsize=7, loc="upper left")
+        others = ", ".join(part for part in label.split(", ")
+                           if not part.startswith(("n=", "dynamics=")))
+        ax.set_title(f"n={n}, {dyn.upper()}" + (f", {others}" if others else ""), fontsize=9)
+        ax.legend(fontsize=7, loc="lower right")
     fig.colorbar(mesh, ax=list(axes), label=f"fraction of pairs with <x_i,x_j> > "
                  f"{fixed.get('threshold', 0.999)}")
     fig.suptitle("clustering phase diagram (ensemble mean over replicas)", fontsize=10)

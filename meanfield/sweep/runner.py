@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from pathlib import Path
 
 from ..progress import ProgressBar
 from .grid import Grid
-from .store import DONE, FAILED, PENDING, SweepStore, _jsonable
+from .store import FAILED, PENDING, SweepStore, _jsonable
 from .tasks import Task, as_arrays, infer_outputs, resolve_task
 
 #: Environment of each LocalCluster worker: one thread for numba, OpenMP and BLAS.
@@ -57,11 +56,13 @@ class SweepSummary:
     failures: list = field(default_factory=list)
     interrupted: bool = False
 
-    def dataset(self):
-        """The stored results as an xarray.Dataset (lazy, from ``xarray.open_zarr``)."""
+    def dataset(self, load: bool = True):
+        """The stored results as an xarray.Dataset, read into memory (``load=False``: lazy,
+        as ``xarray.open_zarr(store)`` gives it)."""
         import xarray as xr
 
-        return xr.open_zarr(str(self.store))
+        ds = xr.open_zarr(str(self.store))
+        return ds.load() if load else ds
 
     def __str__(self) -> str:
         text = (f"sweep {self.task}: {self.tasks} tasks: {self.done} done, {self.failed} "
@@ -121,15 +122,10 @@ class _Dask:
         self._futures = []
 
     def __enter__(self):
-        import logging
-
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
         if self.scheduler is None:
-            env = dict.fromkeys(THREAD_VARIABLES, "1")
-            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                        processes=True, dashboard_address=None, env=env,
-                                        silence_logs=logging.ERROR)
+            self.cluster = local_cluster(self.workers)
             self.client = Client(self.cluster)
         elif isinstance(self.scheduler, str):
             self.client = _connect(self.scheduler, self.timeout)
@@ -163,6 +159,25 @@ class _Dask:
                            "wall_time": float("nan")}
             fut.release()
             yield index_of[fut.key], outcome
+
+
+def local_cluster(workers: int):
+    """A dask LocalCluster of ``workers`` processes, one thread each, with numba, OpenMP and
+    BLAS limited to one thread per process (:data:`THREAD_VARIABLES`), HTTP on a free port.
+
+    Examples
+    --------
+    >>> from distributed import Client
+    >>> with local_cluster(2) as cluster, Client(cluster) as client:  # doctest: +SKIP
+    ...     client.run(lambda: __import__("os").environ["NUMBA_NUM_THREADS"])
+    """
+    import logging
+
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                        dashboard_address=":0", env=dict.fromkeys(THREAD_VARIABLES, "1"),
+                        silence_logs=logging.ERROR)
 
 
 def _connect(address: str, timeout: float):
@@ -330,8 +345,4 @@ def _record(st: SweepStore, task: Task, index, point: dict, outcome: dict, schem
     return schema
 
 
-def _print(summary: SweepSummary, stream=None) -> None:
-    print(summary, file=stream or sys.stdout)
-
-
-__all__ = ["DONE", "SweepInterrupted", "SweepSummary", "sweep"]
+__all__ = ["THREAD_VARIABLES", "SweepInterrupted", "SweepSummary", "local_cluster", "sweep"]

@@ -166,7 +166,7 @@ class SweepStore:
     def has_outputs(self) -> bool:
         """Whether the output variables exist (user functions: after the first result)."""
         n, dims = len(self.grid.dims), list(self.grid.dims)
-        return any(k not in _RESERVED
+        return any(k not in _RESERVED and k not in dims
                    and list(self._group[k].attrs.get("_ARRAY_DIMENSIONS", []))[:n] == dims
                    for k in self._group.array_keys())
 

@@ -79,6 +79,8 @@ def add_sweep_parser(sub) -> None:
                     help="a pair is clustered when <x_i,x_j> > threshold")
     pa.add_argument("--integrator", default="euler",
                     help="particle integrator (euler: step, then renormalization)")
+    pa.add_argument("--no-stability-check", action="store_true",
+                    help="run a step beyond the bound dt * L <= 0.5 knowingly (a warning)")
     _common(pa)
     ph = kinds.add_parser("phase-diagram", help="per (beta, dim, dynamics): kappa_1, the kind "
                           "of the first bifurcation, the fold and kappa_c")
@@ -99,7 +101,8 @@ def _grid_and_params(args) -> tuple[dict, dict]:
     if args.sweep_task == "particles":
         params = {"replicas": args.replicas, "t_final": args.t_final, "dt": args.dt,
                   "saves": args.saves, "threshold": args.threshold,
-                  "integrator": args.integrator}
+                  "integrator": args.integrator,
+                  "check_stability": not args.no_stability_check}
     return grid, params
 
 

@@ -298,3 +298,25 @@ def test_particles_sweep_pair_fraction(cluster, tmp_path, capsys):
     assert np.all(np.diff(ds.pair_fraction.sel(beta=1.0).values) >= -4 * sem0[0])
     fig = plot_clustering(ds, tmp_path / "c.png")
     assert len(fig.axes) == 2 and (tmp_path / "c.png").stat().st_size > 0
+
+
+def worker_env(p):
+    return {"numba_threads": os.environ.get("NUMBA_NUM_THREADS", ""),
+            "omp_threads": os.environ.get("OMP_NUM_THREADS", "")}
+
+
+def test_local_cluster_workers_run_one_thread_each(cluster, tmp_path):
+    s = mf.sweep(worker_env, {"seed": [0, 1, 2, 3]}, store=tmp_path / "e.zarr",
+                 scheduler=cluster, progress=False)
+    ds = s.dataset()
+    assert set(ds.numba_threads.values) == {"1"} and set(ds.omp_threads.values) == {"1"}
+
+
+def ragged(p):
+    return {"y": np.zeros(int(p["n"]))}
+
+
+def test_output_of_another_shape_is_a_recorded_failure(tmp_path):
+    s = mf.sweep(ragged, {"n": [2, 3]}, store=tmp_path / "g.zarr", workers=0, progress=False)
+    assert (s.done, s.failed) == (1, 1)
+    assert "output 'y' has shape (3,), expected (2,)" in s.failures[0][1]

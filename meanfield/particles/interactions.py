@@ -264,6 +264,113 @@ def _attend_batched(q, kT, wT, beta, causal, softmax, nchunks, step, x, h, noise
                     out[rep, i, cc] = v[cc] * nrm
 
 
+#: systems of at most this many tokens (identity Q, K; not causal; |beta| <= SMALL_MAX_BETA)
+#: run on the symmetric small-system kernel :func:`_attend_small`
+SMALL_MAX_N = 128
+#: |beta| bound of the global shift of :func:`_attend_small`: e^{beta <x_i, x_j> - |beta|}
+#: >= e^{-2 |beta|} stays a normal double
+SMALL_MAX_BETA = 300.0
+
+
+_LANES = 8  # systems per SIMD group of _attend_lanes (a compile-time constant trip count)
+
+
+@njit(parallel=True, fastmath=_FM, cache=True)
+def _attend_lanes(x, beta, softmax, step, V, h, noise, out, logz):  # pragma: no cover
+    """Small systems, identity Q and K, not causal: 8 systems in the SIMD lanes, each pair once.
+
+    Systems are processed in groups of _LANES = 8, stored as X[token, coordinate, lane], so
+    every inner loop runs over the 8 lanes with a constant trip count: no reductions, no
+    remainders, the same instructions for every lane (a system's result does not depend on
+    its lane, its group, R or the number of threads; padding lanes repeat the last system).
+    For unit tokens the scores lie in [-|beta|, |beta|], so the global shift
+    e_ij = e^{beta <x_i, x_j> - |beta|} in [e^{-2|beta|}, 1] never overflows and (for
+    |beta| <= SMALL_MAX_BETA) never underflows, and e_ij = e_ji: each pair j > i is
+    exponentiated once and added to rows i and j (n (n + 1) / 2 exponentials, not n^2).
+    Rows: acc_i = sum_j e_ij x_j, z_i = sum_j e_ij; v_i = V acc_i / z_i (SA) or
+    V acc_i e^{|beta|} / n (USA); logz_i = |beta| + log z_i. ``V`` (dv, d), or (0, 0) for
+    the identity. ``step``: out_i = N(x_i + h P_{x_i} v_i + noise_i) (dv = d) instead of v_i.
+    """
+    R, n, d = x.shape
+    hasV = V.shape[0] > 0
+    dv = V.shape[0] if hasV else d
+    shift = abs(beta)
+    eshift = math.exp(shift) / n
+    noisy = noise.shape[0] > 0
+    ngroups = (R + _LANES - 1) // _LANES
+    for g in prange(ngroups):
+        X = np.empty((n, d, _LANES))
+        A = np.zeros((n, d + 1, _LANES))
+        e = np.empty(_LANES)
+        s = np.empty(_LANES)
+        a = np.empty((d, _LANES))
+        v = np.empty((dv, _LANES))
+        for b in range(_LANES):
+            rep = min(g * _LANES + b, R - 1)
+            for i in range(n):
+                for k in range(d):
+                    X[i, k, b] = x[rep, i, k]
+        for i in range(n):
+            for j in range(i, n):
+                for b in range(_LANES):
+                    s[b] = 0.0
+                for k in range(d):
+                    for b in range(_LANES):
+                        s[b] += X[i, k, b] * X[j, k, b]
+                for b in range(_LANES):
+                    e[b] = _fexp(beta * s[b] - shift)
+                for k in range(d):
+                    for b in range(_LANES):
+                        A[i, k, b] += e[b] * X[j, k, b]
+                for b in range(_LANES):
+                    A[i, d, b] += e[b]
+                if j > i:
+                    for k in range(d):
+                        for b in range(_LANES):
+                            A[j, k, b] += e[b] * X[i, k, b]
+                    for b in range(_LANES):
+                        A[j, d, b] += e[b]
+        for i in range(n):
+            for b in range(_LANES):
+                s[b] = 1.0 / A[i, d, b] if softmax else eshift
+            for k in range(d):
+                for b in range(_LANES):
+                    a[k, b] = A[i, k, b] * s[b]
+            if hasV:
+                for c in range(dv):
+                    for b in range(_LANES):
+                        v[c, b] = 0.0
+                    for k in range(d):
+                        for b in range(_LANES):
+                            v[c, b] += V[c, k] * a[k, b]
+            else:
+                for c in range(dv):
+                    for b in range(_LANES):
+                        v[c, b] = a[c, b]
+            for b in range(_LANES):
+                rep = g * _LANES + b
+                if rep >= R:
+                    continue
+                if not step:
+                    logz[rep, i] = shift + math.log(A[i, d, b])
+                    for c in range(dv):
+                        out[rep, i, c] = v[c, b]
+                    continue
+                xv = 0.0
+                for k in range(d):
+                    xv += X[i, k, b] * v[k, b]
+                nrm = 0.0
+                for k in range(d):
+                    y = X[i, k, b] + h * (v[k, b] - xv * X[i, k, b])
+                    if noisy:
+                        y += noise[rep, i, k]
+                    a[k, b] = y
+                    nrm += y * y
+                nrm = 1.0 / math.sqrt(nrm)
+                for k in range(d):
+                    out[rep, i, k] = a[k, b] * nrm
+
+
 def _renamed(func, name: str):
     """A copy of a Python function under another name (numba keys its cache by the name)."""
     import types as _pytypes

@@ -733,8 +733,6 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     t_wall0 = time.perf_counter()
     R = _check_replicas(replicas)
     nrep = 1 if R is None else R
-    rngs = ([seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)]
-            if R is None else [np.random.default_rng(s) for s in replica_seeds(seed, R)])
     if keep not in KEEPS:
         raise ValueError(f"keep must be one of {KEEPS}, got {keep!r}")
     obs_spec = resolve_observables(observables)
@@ -812,9 +810,18 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     if isinstance(n_tok, int | np.integer) and n_tok >= 1:
         _check_memory(t_eval.size, nrep, int(n_tok), dim, dtype, keep)
 
+    rngs = ([seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)]
+            if R is None else [np.random.default_rng(s) for s in replica_seeds(seed, R)])
     x = _initial_batch(R, rngs, n, dim, x0, init, normalize_x0, concentration, mean, gamma0,
                        density).astype(dtype)
     n = x.shape[1]
+    # noiseless tokens with identity Q, K, V move in the span of the initial tokens: with
+    # n < d, evolve their coordinates in an orthonormal basis of that span (exact, d/n x
+    # less work per pair; see _span_basis)
+    span = (_span_basis(x) if method == "direct" and identity and Km is None and not noisy
+            and 2 <= n < dim else None)
+    if span is not None:
+        x = np.matmul(x, span.astype(dtype))
     softmax = dynamics == "sa"
     sums = _interaction_sums(method, beta, softmax, causal, Qm, Km, Vm)
     if scheme.unit_output and coupling != 0.0:
@@ -851,7 +858,7 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     sig = np.sqrt(2.0 / kappa) if noisy else 0.0
     noise = _NoiseStream(rngs, (n, dim), dtype) if noisy else None
     fused = (method == "direct" and integrator in ("em", "euler") and coupling != 0.0
-             and scheme.name == "post-ln" and not _uses_tiled(n, dim, Qm, Vm))
+             and scheme.name == "post-ln" and not _uses_tiled(n, x.shape[2], Qm, Vm))
 
     def step(y: np.ndarray, h: float, t: float) -> np.ndarray:
         # the scheme is frozen at the step's start (steps stop at its breakpoints)
@@ -929,9 +936,9 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
         if idx is None:
             continue
         nrm = np.sqrt(np.sum(x * x, axis=-1))
-        unit = x / nrm[..., None]
+        unit = x / nrm[..., None]  # observables are invariant under the isometry of the span
         if xs is not None:
-            xs[idx] = unit
+            xs[idx] = unit if span is None else np.matmul(unit, np.swapaxes(span, 1, 2))
         if radii is not None:
             radii[idx] = nrm
         for name, (fn, kw) in obs_spec.items():
@@ -955,10 +962,24 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
                   adaptive=adaptive, rtol=rtol if adaptive else None,
                   n_rejected=n_rejected, replicas=R, keep=keep,
                   observables={name: kw for name, (_, kw) in obs_spec.items()},
-                  check_stability=bool(check_stability))
+                  check_stability=bool(check_stability),
+                  reduced_dim=None if span is None else n)
     return ParticleSolution(t=t_eval.copy(), x=xs, params=params, n_steps=n_steps,
                             wall_time=time.perf_counter() - t_wall0, radius=radii,
                             observables=values)
+
+
+def _span_basis(x: np.ndarray) -> np.ndarray:
+    """Orthonormal bases (R, d, n) of the spans of each replica's tokens x (R, n, d), n < d.
+
+    With Q = K = V = I and no noise, every velocity (USA, SA, any normalization scheme) is a
+    combination of the tokens, so the tokens stay in the span of the initial ones; in the
+    coordinates c = x B (B from the QR factorization of x^T, orthonormal columns) the
+    dynamics is the same system in dimension n (inner products, norms and tangent
+    projections are preserved by the isometry B), and x = c B^T. Exact up to rounding;
+    tested against the full-dimensional numpy reference.
+    """
+    return np.linalg.qr(np.swapaxes(x.astype(np.float64), 1, 2))[0]
 
 
 def _uses_tiled(n, dim, Qm, Vm) -> bool:

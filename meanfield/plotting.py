@@ -152,3 +152,43 @@ def save_solution_figures(sol, out_dir) -> list[Path]:
         plt.close(ax.figure)
         paths.append(path)
     return paths
+
+
+def plot_ensemble(ps, names=None, ax=None, z: float = 2.0):
+    """Ensemble means of observables over time with bands of ``z`` standard errors.
+
+    ``ps``: a :class:`~meanfield.particles.ParticleSolution` of an ensemble
+    (``simulate_particles(..., replicas=R)``); ``names``: observables (default: those the run
+    kept, else "order_parameter"), see :data:`meanfield.particles.ensemble.OBSERVABLES`.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> from meanfield import plotting
+    >>> ps = mf.simulate_particles(beta=1.0, n=8, dynamics="sa", replicas=32, t_final=4.0,
+    ...                            dt=0.05, t_eval=np.linspace(0, 4, 9), seed=0,
+    ...                            observables=["order_parameter", "pair_fraction"])
+    >>> ax = plotting.plot_ensemble(ps)
+    >>> [line.get_label() for line in ax.get_lines()]
+    ['order_parameter', 'pair_fraction']
+    """
+    if ps.replicas is None:
+        raise ValueError("plot_ensemble needs an ensemble: simulate with replicas=R")
+    if names is None:
+        names = sorted(ps.observables) or ["order_parameter"]
+    ax = _axes(ax)
+    for name in [names] if isinstance(names, str) else names:
+        est = ps.ensemble(name)
+        line, = ax.plot(ps.t, est.mean, label=name)
+        ax.fill_between(ps.t, est.mean - z * est.sem, est.mean + z * est.sem,
+                        color=line.get_color(), alpha=0.25, lw=0)
+    p = ps.params
+    ax.set_xlabel("t (depth)")
+    ax.set_ylabel(f"ensemble mean (bands: {z:g} standard errors)")
+    ax.set_title(f"{p['dynamics'].upper()}: beta={p['beta']:g}, n={p['n']}, d={p['dim']}, "
+                 f"{ps.replicas} systems", fontsize=9)
+    ax.legend(fontsize=8)
+    return ax

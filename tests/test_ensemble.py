@@ -305,3 +305,21 @@ def test_single_run_has_no_ensemble_methods():
     with pytest.raises(ValueError, match="replica=r"):
         ens.clusters()
     assert ens.clusters(replica=1).count >= 1
+
+
+@pytest.mark.parametrize("keep", ["trajectories", "observables"])
+def test_plot_ensemble_draws_both_kinds_of_run(keep, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from meanfield.plotting import plot_ensemble
+
+    ps = mf.simulate_particles(beta=2.0, n=8, dim=3, dynamics="usa", kappa=20.0, replicas=16,
+                               t_final=1.0, dt=0.01, t_eval=np.linspace(0, 1, 6), seed=0,
+                               keep=keep, observables=["mean_inner_product", "cluster_count"])
+    ax = plot_ensemble(ps, ["mean_inner_product"])
+    ax.figure.savefig(tmp_path / "ens.png")
+    assert (tmp_path / "ens.png").stat().st_size > 0
+    assert len(ax.collections) == 1  # the standard-error band
+    with pytest.raises(ValueError, match="replicas=R"):
+        plot_ensemble(ps.replica(0))

@@ -91,9 +91,11 @@ def test_phase_diagram_sweep_equals_phase_diagram(cluster, tmp_path):
     ds = s.dataset()
     pd = mf.phase_diagram(betas)
     assert list(ds.kind.values) == pd.kind
-    # workers run BLAS on one thread, this process on several: equal to round-off
-    for name in ("kappa_1", "kappa_c", "kappa_fold", "curvature"):
+    # workers run BLAS on one thread, this process on several: equal to round-off; the
+    # curvature is a second difference at amplitude 1e-2, round-off / 1e-4 (~1e-12)
+    for name in ("kappa_1", "kappa_c", "kappa_fold"):
         np.testing.assert_allclose(ds[name].values, getattr(pd, name), rtol=1e-13)
+    np.testing.assert_allclose(ds.curvature.values, pd.curvature, rtol=1e-10)
     assert plot_phase_diagram(ds, tmp_path / "pd.png").axes
     assert (tmp_path / "pd.png").stat().st_size > 0
 

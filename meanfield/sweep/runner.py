@@ -183,9 +183,6 @@ def local_cluster(workers: int):
 def _connect(address: str, timeout: float):
     from distributed import Client
 
-    if "://" not in address and ":" not in address:
-        raise ValueError(f"scheduler must be an address like tcp://host:8786 (or "
-                         f"'synchronous'), got {address!r}")
     try:
         return Client(address, timeout=timeout)
     except (OSError, TimeoutError) as err:
@@ -196,6 +193,9 @@ def _connect(address: str, timeout: float):
 def _executor(workers, scheduler, timeout, prefix):
     if scheduler == "synchronous" or (scheduler is None and workers == 0):
         return _Serial()
+    if isinstance(scheduler, str) and ":" not in scheduler:
+        raise ValueError(f"scheduler must be an address like tcp://host:8786 (or "
+                         f"'synchronous'), got {scheduler!r}")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 0):
         raise ValueError(f"workers must be an integer >= 0 (0: serial), got {workers!r}")
@@ -282,42 +282,47 @@ def sweep(task: str | Task | Callable[[dict], Mapping], grid: Mapping[str, Seque
     """
     t0 = time.perf_counter()
     task = resolve_task(task, outputs, coords)
-    if isinstance(grid, Grid):
-        grid = grid.axes
-    g = Grid(grid, task.axes)
+    g = Grid(grid.axes if isinstance(grid, Grid) else grid, task.axes)
     fixed = task.fixed(params, g.dims)
     if max_tasks is not None and (not isinstance(max_tasks, int) or max_tasks < 0):
         raise ValueError(f"max_tasks must be an integer >= 0, got {max_tasks!r}")
     fingerprint = _jsonable({**task.identity(), "dims": list(g.dims), "grid": g.to_dict(),
                              "params": fixed})
+    digest = hashlib.sha1(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
+    ex = _executor(workers, scheduler, timeout, f"sweep-{task.name}-{digest[:10]}")
     declared = task.outputs(fixed)
     st = SweepStore.open(store, g, fingerprint, *(declared or ([], {})), attrs={})
     status = st.status()
     todo = [i for i in g.indices()
             if status[i] == PENDING or (retry_failed and status[i] == FAILED)]
-    summary = SweepSummary(Path(store), task.name, g.size, skipped=g.size - len(todo))
-    if max_tasks is not None:
-        todo = todo[:max_tasks]
-    summary.remaining = g.size - summary.skipped
+    summary = SweepSummary(Path(store), task.name, g.size, skipped=g.size - len(todo),
+                           remaining=len(todo))
     schema = declared[0] if declared else (st.outputs() if st.has_outputs() else None)
-    digest = hashlib.sha1(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:10]
-    items = [(i, {**fixed, **g.params(i)}) for i in todo]
-    bar = ProgressBar(0, len(items), label="tasks") if progress and items else None
+    items = [(i, {**fixed, **g.params(i)}) for i in todo[:max_tasks]]
+    if items:  # nothing left: no cluster started
+        try:
+            _run(ex, task, items, st, g, schema, summary, progress)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+            summary.wall_time = time.perf_counter() - t0
+            raise SweepInterrupted(summary) from None
+    summary.wall_time = time.perf_counter() - t0
+    return summary
+
+
+def _run(ex, task: Task, items: list, st: SweepStore, g: Grid, schema, summary: SweepSummary,
+         progress: bool) -> None:
+    """Submit ``items`` to the executor, record each outcome as it arrives, show progress."""
+    bar = ProgressBar(0, len(items), label="tasks") if progress else None
     try:
-        with _executor(workers, scheduler, timeout, f"sweep-{task.name}-{digest}") as ex:
+        with ex:
             for k, (index, outcome) in enumerate(ex.run(task, items), start=1):
                 schema = _record(st, task, index, g.params(index), outcome, schema, summary)
                 if bar is not None:
                     bar(k, extra=f"{summary.failed} failed")
-    except KeyboardInterrupt:
-        summary.interrupted = True
-        summary.wall_time = time.perf_counter() - t0
-        raise SweepInterrupted(summary) from None
     finally:
         if bar is not None:
             bar.close()
-    summary.wall_time = time.perf_counter() - t0
-    return summary
 
 
 def _record(st: SweepStore, task: Task, index, point: dict, outcome: dict, schema,

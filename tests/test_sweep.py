@@ -153,6 +153,27 @@ def test_killed_worker_loses_no_task(cluster, tmp_path):
     assert (ds.status.values == 1).all()
 
 
+def always_dies_at_2(p):
+    if p["beta"] == 2.0:
+        os._exit(1)
+    return {"y": p["beta"]}
+
+
+def test_task_killing_every_worker_ends_as_failed(tmp_path):
+    """dask reruns a task whose worker died, up to distributed.scheduler.allowed-failures
+    times (here 0, to keep the test short); then it is a recorded failure (KilledWorker) and
+    the sweep goes on."""
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with local_cluster(2) as c:
+            s = mf.sweep(always_dies_at_2, {"beta": [1.0, 2.0, 3.0]},
+                         store=tmp_path / "kw.zarr", scheduler=c.scheduler_address,
+                         progress=False)
+    assert (s.done, s.failed) == (2, 1)
+    assert "KilledWorker" in s.dataset().error.sel(beta=2.0).item()
+
+
 def test_failed_task_is_recorded_and_others_finish(cluster, tmp_path):
     store = tmp_path / "f.zarr"
     grid = {"beta": [1.0, 2.0, 3.0, 4.0]}

@@ -145,17 +145,15 @@ class _Dask:
     def run(self, task: Task, items: list) -> Iterator[tuple]:
         from distributed import as_completed
 
-        index_of = {}
-        for index, params in items:
-            key = f"{self.prefix}-{'-'.join(map(str, index))}"
-            fut = self.client.submit(_execute, task, params, key=key, pure=False)
-            index_of[fut.key] = index
-            self._futures.append(fut)
-        for fut in as_completed(self._futures):
-            try:
-                outcome = fut.result()
-            except Exception as err:  # noqa: BLE001 - e.g. KilledWorker after repeated deaths
-                outcome = {"ok": False, "error": f"{type(err).__name__}: {err}",
+        keys = [f"{self.prefix}-{'-'.join(map(str, index))}" for index, _ in items]
+        self._futures = self.client.map(_execute, [task] * len(items),
+                                        [params for _, params in items], key=keys, pure=False)
+        index_of = {fut.key: index for fut, (index, _) in zip(self._futures, items,
+                                                              strict=True)}
+        done = as_completed(self._futures, with_results=True, raise_errors=False)
+        for fut, outcome in done:
+            if fut.status == "error":  # e.g. KilledWorker after repeated worker deaths
+                outcome = {"ok": False, "error": f"{type(outcome).__name__}: {outcome}",
                            "wall_time": float("nan")}
             fut.release()
             yield index_of[fut.key], outcome

@@ -639,7 +639,21 @@ def _lanes_ok(x, beta, causal, Q, K, V) -> bool:
     R, n, d = x.shape
     if not uses_lane_path(n, d, beta, causal, Q, K) or (V is not None and np.ndim(V) == 3):
         return False
-    return bool(np.max(np.sum(x * x, axis=-1)) <= 1.0 + 1e-6)  # scores within [-|b|, |b|]
+    return _max_sqnorm(x) <= 1.0 + 1e-6  # scores within [-|beta|, |beta|]
+
+
+@njit(cache=True)
+def _max_sqnorm(x):  # pragma: no cover - numba
+    """max_i |x_i|^2 over (R, n, d) (numpy's reduction over a last axis of 2 is 20x slower)."""
+    R, n, d = x.shape
+    m = 0.0
+    for r in range(R):
+        for i in range(n):
+            s = 0.0
+            for k in range(d):
+                s += x[r, i, k] * x[r, i, k]
+            m = max(m, s)
+    return m
 
 
 def _one_thread_if_small(work, call):

@@ -281,7 +281,7 @@ _FM_LANES = {"contract"}
 #: systems per SIMD group of :func:`_attend_lanes` (measured at n = 32, d = 2, against the
 #: batched kernel: 8 -> 1.1x, 16 -> 1.5x, 32 -> 1.8x, 64 -> 1.9x; with 32 lanes at d = 2, 4,
 #: 8, 16, 32: 1.7x, 1.6x, 1.4x, 1.6x, 1.0x)
-SMALL_LANES = 32
+SMALL_LANES = 128
 #: systems of at most this many tokens (identity Q, K; not causal; |beta| <= SMALL_MAX_BETA;
 #: d <= SMALL_MAX_D; unit tokens) run on :func:`_attend_lanes`
 SMALL_MAX_N = 64
@@ -682,7 +682,9 @@ def _run_lanes(x, beta, softmax, step, V, h, noise, out, logz):
     Vm = np.empty((0, 0)) if V is None else np.ascontiguousarray(V, dtype=np.float64)
     if Vm.ndim == 3:
         raise ValueError("the lane kernel takes one value matrix for all systems")
-    _one_thread_if_small(R * n * n * (d + 1) // 2, lambda threads: _attend_lanes(
+    # work in the units of SERIAL_WORK (pairs x width): n (n + 1) / 2 pairs per system, each
+    # ~2d flops and one exponential (~16 flops' worth)
+    _one_thread_if_small(R * n * (n + 1) // 2 * (2 * d + 16), lambda threads: _attend_lanes(
         x, float(beta), bool(softmax), lanes, bool(step), Vm, float(h), noise, out, logz))
 
 

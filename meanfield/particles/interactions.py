@@ -281,7 +281,7 @@ _FM_LANES = {"contract"}
 #: systems per SIMD group of :func:`_attend_lanes` (measured at n = 32, d = 2, against the
 #: batched kernel: 8 -> 1.1x, 16 -> 1.5x, 32 -> 1.8x, 64 -> 1.9x; with 32 lanes at d = 2, 4,
 #: 8, 16, 32: 1.7x, 1.6x, 1.4x, 1.6x, 1.0x)
-SMALL_LANES = 128
+SMALL_LANES = 32
 #: systems of at most this many tokens (identity Q, K; not causal; |beta| <= SMALL_MAX_BETA;
 #: d <= SMALL_MAX_D; unit tokens) run on :func:`_attend_lanes`
 SMALL_MAX_N = 64

@@ -656,6 +656,27 @@ def _max_sqnorm(x):  # pragma: no cover - numba
     return m
 
 
+def single_threaded():
+    """Context manager: numba kernels on one thread (restored on exit).
+
+    ``simulate_particles`` runs its whole time loop so when every interaction evaluation is
+    small, which spares two thread-count changes per kernel call (~15 us each).
+    """
+    import contextlib
+
+    import numba
+
+    @contextlib.contextmanager
+    def ctx():
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            yield
+        finally:
+            numba.set_num_threads(threads)
+    return ctx()
+
+
 def _one_thread_if_small(work, call):
     """Run ``call(threads)``, on one thread of the parallel kernel when work is small.
 
@@ -667,7 +688,7 @@ def _one_thread_if_small(work, call):
     import numba
 
     threads = numba.get_num_threads()
-    if work >= SERIAL_WORK:
+    if work >= SERIAL_WORK or threads == 1:
         return call(threads)
     numba.set_num_threads(1)
     try:
@@ -702,7 +723,7 @@ _NO_NOISE = np.empty((0, 0, 0))
 
 
 def attention_sums_batched(x, beta: float, *, softmax: bool, causal: bool = False, Q=None,
-                           K=None, V=None) -> tuple[np.ndarray, np.ndarray]:
+                           K=None, V=None, lanes: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """:func:`attention_sums` for R independent systems at once.
 
     All systems run in one parallel loop over (system, tile of queries) (no Python loop over
@@ -718,6 +739,10 @@ def attention_sums_batched(x, beta: float, *, softmax: bool, causal: bool = Fals
         As in :func:`attention_sums`.
     Q, K, V : ndarray, shape (k, d) / (d'', d) shared, or (R, k, d) / (R, d'', d), optional
         Query, key and value matrices (identity if None), one per system with a leading axis.
+    lanes : bool
+        Allow the lane kernel for small systems of unit tokens with identity Q, K (see the
+        module docstring; default). False runs the tile kernel (what ``simulate_particles``
+        uses for a single system, ``replicas=None``: the lane kernel is built for many).
 
     Returns
     -------
@@ -739,7 +764,7 @@ def attention_sums_batched(x, beta: float, *, softmax: bool, causal: bool = Fals
     """
     x = _check_batch(x)
     R, n = x.shape[:2]
-    if _lanes_ok(x, beta, causal, Q, K, V):
+    if lanes and _lanes_ok(x, beta, causal, Q, K, V):
         dv = x.shape[2] if V is None else np.shape(V)[0]
         out = np.empty((R, n, dv))
         logz = np.empty((R, n))
@@ -758,7 +783,7 @@ def attention_sums_batched(x, beta: float, *, softmax: bool, causal: bool = Fals
 
 
 def attention_euler_step(x, beta: float, h: float, *, softmax: bool, causal: bool = False,
-                         Q=None, K=None, V=None, noise=None) -> np.ndarray:
+                         Q=None, K=None, V=None, noise=None, lanes: bool = True) -> np.ndarray:
     """One retracted Euler(-Maruyama) step of R systems, fused into the attention kernel.
 
     x_i <- N(x_i + h P_{x_i} v_i + noise_i), N(y) = y / |y|, P_x y = y - <x, y> x, with v_i
@@ -776,6 +801,8 @@ def attention_euler_step(x, beta: float, h: float, *, softmax: bool, causal: boo
         Step (times the coupling).
     noise : ndarray (R, n, d), optional
         Increments added before the retraction (e.g. sqrt(2 dt / kappa) xi).
+    lanes : bool
+        As in :func:`attention_sums_batched`.
 
     Returns
     -------
@@ -805,7 +832,7 @@ def attention_euler_step(x, beta: float, h: float, *, softmax: bool, causal: boo
         if noise.shape != x.shape:
             raise ValueError(f"noise must have the shape of x {x.shape}, got {noise.shape}")
     out = np.empty_like(x)
-    if _lanes_ok(x, beta, causal, Q, K, V):
+    if lanes and _lanes_ok(x, beta, causal, Q, K, V):
         _run_lanes(x, beta, softmax, True, V, h, noise, out, np.empty((0, 0)))
         return out
     q, kT, wT = _prepare_batched(x, Q, K, V)

@@ -55,8 +55,14 @@ __all__ = ["NormalizationScheme", "PostLN", "PreLN", "PeriLN", "NGPT", "MixLN",
 _TINY = 1e-300
 
 
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """<a_i, b_i> over the last axis, shape a.shape[:-1] (rows of any stack, row by row)."""
+    d = a.shape[-1]
+    return np.einsum("ij,ij->i", a.reshape(-1, d), b.reshape(-1, d)).reshape(a.shape[:-1])
+
+
 def _rownorm(v: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.sum(v * v, axis=-1, keepdims=True))
+    return np.sqrt(_rowdot(v, v))[..., None]
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -64,7 +70,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def _tangent(x: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return v - np.sum(x * v, axis=-1, keepdims=True) * x
+    return v - _rowdot(x, v)[..., None] * x
 
 
 def _unit_output(a: np.ndarray) -> np.ndarray:

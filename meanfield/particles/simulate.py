@@ -37,6 +37,7 @@ ValueError naming the largest admissible dt.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -45,12 +46,15 @@ import numpy as np
 from . import observables as obs
 from .interactions import (
     DIRECT_MAX_N,
+    SERIAL_WORK,
     attention_euler_step,
     attention_sums_batched,
     attention_sums_numpy,
+    single_threaded,
+    uses_lane_path,
     uses_tiled_path,
 )
-from .normalization import normalization_scheme
+from .normalization import _rowdot, normalization_scheme
 from .sampling import (
     check_tokens,
     sample_circle_density,
@@ -478,7 +482,7 @@ def _check_times(t_final, dt, t_eval):
 
 def _unit_rows(y: np.ndarray) -> np.ndarray:
     """Rows (last axis) divided by their norms; any leading axes."""
-    return y / np.sqrt(np.sum(y * y, axis=-1, keepdims=True))
+    return y / np.sqrt(_rowdot(y, y))[..., None]
 
 
 def replica_seeds(seed, replicas: int) -> list:
@@ -486,10 +490,13 @@ def replica_seeds(seed, replicas: int) -> list:
 
     ``seed`` (an int, None or a ``numpy.random.SeedSequence``) gives
     ``SeedSequence(seed).spawn(replicas)``; a ``numpy.random.Generator`` gives
-    ``seed.spawn(replicas)``. Replica r of ``simulate_particles(..., seed=s, replicas=R)``
-    is, bit for bit, the single run ``simulate_particles(..., seed=replica_seeds(s, R)[r])``
-    (tested). Spawning advances a SeedSequence or Generator that is passed in: pass an int
-    for the same streams every time.
+    ``seed.spawn(replicas)``; a list of ``replicas`` seeds is used as given (one stream per
+    replica). Replica r of ``simulate_particles(..., seed=s, replicas=R)``
+    is, bit for bit, the ensemble of one ``simulate_particles(..., replicas=1,
+    seed=[replica_seeds(s, R)[r]])`` (tested; the plain single run too, except where the
+    ensemble's lane kernel runs, see ``simulate_particles``). Spawning advances a
+    SeedSequence or Generator that is passed in: pass an int for the same streams every
+    time.
 
     Examples
     --------
@@ -504,6 +511,10 @@ def replica_seeds(seed, replicas: int) -> list:
     """
     if isinstance(replicas, bool) or not isinstance(replicas, int | np.integer) or replicas < 1:
         raise ValueError(f"replicas must be a positive integer, got {replicas!r}")
+    if isinstance(seed, list | tuple):
+        if len(seed) != replicas:
+            raise ValueError(f"seed holds {len(seed)} per-replica seeds but replicas={replicas}")
+        return list(seed)
     if isinstance(seed, np.random.Generator):
         return seed.spawn(int(replicas))
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
@@ -656,7 +667,8 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
         Save times in [0, t_final] (default [0, t_final]); only these states are stored.
     seed : int, numpy SeedSequence or Generator, optional
         Seeds initial sampling and noise: runs are reproducible. With ``replicas`` each
-        replica has its own stream, ``replica_seeds(seed, replicas)[r]``.
+        replica has its own stream, ``replica_seeds(seed, replicas)[r]``; a list of
+        ``replicas`` seeds gives the streams directly.
     method : {"auto", "direct", "spectral", "numpy"}
         Interaction sums: fused numba O(n^2) kernel; spectral summation (circle or S^2,
         i.e. dim 2 or 3, identity Q, K, V, not causal, post-ln; error <= ``accuracy``
@@ -691,8 +703,11 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
         accurate as alone, but equals its single run to the tolerance, not bit for bit.
     replicas : int, optional
         Number of independent systems simulated together (default None: one system).
-        ``x`` then has shape (m, replicas, n, dim); replica r equals, bit for bit, the single
-        run with ``seed=replica_seeds(seed, replicas)[r]`` (and that replica's Q, K, V, x0).
+        ``x`` then has shape (m, replicas, n, dim); replica r equals, bit for bit, the run
+        with ``replicas=1, seed=[replica_seeds(seed, replicas)[r]]`` (and that replica's Q,
+        K, V, x0), and the plain single run (``replicas=None``) with that seed bit for bit too,
+        except where the ensemble runs the lane kernel (``params["kernel"] == "lanes"``:
+        small systems, identity Q and K), which a single run does not use: there to rounding.
         Every option applies; the direct kernel runs all replicas in one parallel loop.
     keep : {"trajectories", "observables"}
         Store the tokens at ``t_eval`` (default), or only the ``observables`` there
@@ -823,7 +838,7 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     if span is not None:
         x = np.matmul(x, span.astype(dtype))
     softmax = dynamics == "sa"
-    sums = _interaction_sums(method, beta, softmax, causal, Qm, Km, Vm)
+    sums = _interaction_sums(method, beta, softmax, causal, Qm, Km, Vm, lanes=R is not None)
     if scheme.unit_output and coupling != 0.0:
         # these schemes move at speed ~ 1/|A_i|: the field's Lipschitz constant is that of
         # A divided by min |A_i| (checked at the initial state)
@@ -865,7 +880,7 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
         xi = None if noise is None else (np.sqrt(h) * sig) * noise.next()
         if fused:  # one kernel: sums, tangent projection, Euler(-Maruyama) step, retraction
             return attention_euler_step(y, beta, h * coupling, softmax=softmax, causal=causal,
-                                        Q=Qm, K=Km, V=Vm, noise=xi)
+                                        Q=Qm, K=Km, V=Vm, noise=xi, lanes=R is not None)
         if integrator == "em":
             y = y + h * fieldfn(y, t) + xi
         elif integrator == "euler":
@@ -894,55 +909,58 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     stops = sorted([(float(ts), i) for i, ts in enumerate(t_eval)]
                    + [(float(b), None) for b in scheme.breakpoints(t_final)],
                    key=lambda stop: stop[0])
-    for ts, idx in stops:
-        while adaptive and ts - t > eps:
-            h = min(h_cur, ts - t)
-            truncated = h < h_cur
-            if ts - (t + h) <= eps:
-                h = ts - t
-            y_full = step(x, h, t)
-            y_half = step(step(x, 0.5 * h, t), 0.5 * h, t)
-            nrm = np.sqrt(np.sum(y_half * y_half, axis=-1))
-            diff = y_half - y_full
-            err = float(np.max(np.sqrt(np.sum(diff * diff, axis=-1))
-                               / np.maximum(nrm, 1.0))) / 15.0
-            if not np.isfinite(err):
-                _nonfinite(y_half - y_full, t, n_steps, beta, dt, R)
-            fac = 4.0 if err == 0 else min(4.0, max(0.2, 0.9 * (rtol / err) ** 0.2))
-            if err <= rtol:
-                x = y_half
+    # small systems: the whole loop on one thread (kernels then skip their own switching)
+    small = method in ("direct", "numpy") and nrep * n * n * (2 * x.shape[2] + 16) < SERIAL_WORK
+    with single_threaded() if small else contextlib.nullcontext():
+        for ts, idx in stops:
+            while adaptive and ts - t > eps:
+                h = min(h_cur, ts - t)
+                truncated = h < h_cur
+                if ts - (t + h) <= eps:
+                    h = ts - t
+                y_full = step(x, h, t)
+                y_half = step(step(x, 0.5 * h, t), 0.5 * h, t)
+                nrm = np.sqrt(np.sum(y_half * y_half, axis=-1))
+                diff = y_half - y_full
+                err = float(np.max(np.sqrt(np.sum(diff * diff, axis=-1))
+                                   / np.maximum(nrm, 1.0))) / 15.0
+                if not np.isfinite(err):
+                    _nonfinite(y_half - y_full, t, n_steps, beta, dt, R)
+                fac = 4.0 if err == 0 else min(4.0, max(0.2, 0.9 * (rtol / err) ** 0.2))
+                if err <= rtol:
+                    x = y_half
+                    t = ts if h == ts - t else t + h
+                    n_steps += 1
+                    h_cur = min(dt, max(h * fac, h_cur) if truncated else h * fac)
+                    if bar is not None:
+                        bar(t)
+                else:
+                    n_rejected += 1
+                    h_cur = h * fac
+                    if h_cur < 1e-12 * max(1.0, t_final):
+                        raise FloatingPointError(
+                            f"adaptive step size underflow at t={t:.6g} (rtol={rtol:g})")
+            while ts - t > eps:
+                h = min(dt, ts - t)
+                if ts - (t + h) <= eps:
+                    h = ts - t
+                x = step(x, h, t)
                 t = ts if h == ts - t else t + h
                 n_steps += 1
-                h_cur = min(dt, max(h * fac, h_cur) if truncated else h * fac)
+                if not np.all(np.isfinite(x)):
+                    _nonfinite(x, t, n_steps, beta, dt, R)
                 if bar is not None:
                     bar(t)
-            else:
-                n_rejected += 1
-                h_cur = h * fac
-                if h_cur < 1e-12 * max(1.0, t_final):
-                    raise FloatingPointError(
-                        f"adaptive step size underflow at t={t:.6g} (rtol={rtol:g})")
-        while ts - t > eps:
-            h = min(dt, ts - t)
-            if ts - (t + h) <= eps:
-                h = ts - t
-            x = step(x, h, t)
-            t = ts if h == ts - t else t + h
-            n_steps += 1
-            if not np.all(np.isfinite(x)):
-                _nonfinite(x, t, n_steps, beta, dt, R)
-            if bar is not None:
-                bar(t)
-        if idx is None:
-            continue
-        nrm = np.sqrt(np.sum(x * x, axis=-1))
-        unit = x / nrm[..., None]  # observables are invariant under the isometry of the span
-        if xs is not None:
-            xs[idx] = unit if span is None else np.matmul(unit, np.swapaxes(span, 1, 2))
-        if radii is not None:
-            radii[idx] = nrm
-        for name, (fn, kw) in obs_spec.items():
-            values[name][idx] = fn(unit, **kw)
+            if idx is None:
+                continue
+            nrm = np.sqrt(np.sum(x * x, axis=-1))
+            unit = x / nrm[..., None]  # observables are invariant under the isometry of the span
+            if xs is not None:
+                xs[idx] = unit if span is None else np.matmul(unit, np.swapaxes(span, 1, 2))
+            if radii is not None:
+                radii[idx] = nrm
+            for name, (fn, kw) in obs_spec.items():
+                values[name][idx] = fn(unit, **kw)
     if bar is not None:
         bar.close()
     if R is None:  # one system: no replica axis
@@ -963,7 +981,8 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
                   n_rejected=n_rejected, replicas=R, keep=keep,
                   observables={name: kw for name, (_, kw) in obs_spec.items()},
                   check_stability=bool(check_stability),
-                  reduced_dim=None if span is None else n)
+                  reduced_dim=None if span is None else n,
+                  kernel=_kernel_name(method, R, n, x.shape[2], beta, causal, Qm, Km, Vm))
     return ParticleSolution(t=t_eval.copy(), x=xs, params=params, n_steps=n_steps,
                             wall_time=time.perf_counter() - t_wall0, radius=radii,
                             observables=values)
@@ -982,12 +1001,23 @@ def _span_basis(x: np.ndarray) -> np.ndarray:
     return np.linalg.qr(np.swapaxes(x.astype(np.float64), 1, 2))[0]
 
 
+def _kernel_name(method, R, n, d, beta, causal, Qm, Km, Vm) -> str:
+    """Which interaction kernel ran: "spectral", "numpy", "lanes" (ensembles of small
+    systems with identity Q, K), "tiled-blas" (wide systems) or "tiles"."""
+    if method in ("spectral", "numpy"):
+        return method
+    if (R is not None and uses_lane_path(n, d, beta, causal, Qm, Km)
+            and (Vm is None or Vm.ndim == 2)):
+        return "lanes"
+    return "tiled-blas" if _uses_tiled(n, d, Qm, Vm) else "tiles"
+
+
 def _uses_tiled(n, dim, Qm, Vm) -> bool:
     dq = dim if Qm is None else Qm.shape[-2]
     return uses_tiled_path(n, dq + dim)
 
 
-def _interaction_sums(method, beta, softmax, causal, Qm, Km, Vm):
+def _interaction_sums(method, beta, softmax, causal, Qm, Km, Vm, lanes):
     """x (R, n, d) -> the attention sums (R, n, dv), float64 (direct or numpy reference)."""
     if method == "numpy":
         def per(M, r):
@@ -1001,5 +1031,5 @@ def _interaction_sums(method, beta, softmax, causal, Qm, Km, Vm):
 
     def sums(x):
         return attention_sums_batched(x, beta, softmax=softmax, causal=causal, Q=Qm, K=Km,
-                                      V=Vm)[0]
+                                      V=Vm, lanes=lanes)[0]
     return sums

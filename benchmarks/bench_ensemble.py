@@ -18,7 +18,9 @@ on the same inputs:
   fraction can exceed what a pair-by-pair kernel could reach.
 
 Prints system-steps per second, the ratio meanfield / numpy (targets: >= 10x at d = 2,
->= 3x at d = 128), and the fraction of the per-pair limit reached.
+>= 3x at d = 128), and the fraction of the per-pair limit reached. Then the lane kernel
+against the tile kernel on the same fused Euler step (``attention_euler_step(lanes=True /
+False)``, R = 2048, n = 32) for d = 2, 4, 8, 16, 24: the speed-up SMALL_MAX_D rests on.
 
 The numpy loop is timed over ``min(steps, 100)`` steps (its rate does not depend on the
 number of steps). Run:  .venv/bin/python benchmarks/bench_ensemble.py [--steps 600]
@@ -35,7 +37,7 @@ from _timing import best_of
 from bench_particles import _exp_sum
 from numba import get_num_threads
 
-from meanfield.particles import simulate_particles
+from meanfield.particles import attention_euler_step, simulate_particles
 
 
 def numpy_steps(x, beta, dt, steps):
@@ -95,6 +97,25 @@ def main():
         print(f"{d:>5} {rate_mf:>24.4g} {rate_np:>20.4g} {rate_mf / rate_np:>7.1f} "
               f"{pairs:>10.3g} {pairs / limit:>9.1%}   (runs in d' = {d_run}; max |x - "
               f"x_numpy| after {k} steps = {err:.1e})")
+    lanes_vs_tiles(R)
+
+
+def lanes_vs_tiles(R: int = 2048, n: int = 32, beta: float = 4.0):
+    """System-steps per second of one fused Euler step, lane kernel vs tile kernel."""
+    print(f"\nlane vs tile kernel, fused Euler step, SA, R = {R}, n = {n}")
+    print(f"{'d':>5} {'lanes [sys-steps/s]':>20} {'tiles [sys-steps/s]':>20} {'ratio':>7}")
+    for d in (2, 4, 8, 16, 24):
+        x = np.random.default_rng(0).standard_normal((R, n, d))
+        x /= np.linalg.norm(x, axis=-1, keepdims=True)
+        rates = []
+        for lanes in (True, False):
+            def run(lanes=lanes, x=x):
+                for _ in range(5):
+                    attention_euler_step(x, beta, 0.05, softmax=True, lanes=lanes, unit=True)
+            run()
+            t, _ = best_of(run, 3)
+            rates.append(5 * R / t)
+        print(f"{d:>5} {rates[0]:>20.4g} {rates[1]:>20.4g} {rates[0] / rates[1]:>7.2f}")
 
 
 if __name__ == "__main__":

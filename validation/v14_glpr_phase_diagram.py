@@ -27,7 +27,7 @@ import numpy as np
 from _common import Row, figure_path
 
 import meanfield as mf
-from meanfield.particles.observables import equiangular_ode
+from meanfield.sweep import equiangular_boundary
 
 TITLE = "GLPR phase diagram of clustering: 2048-system ensembles, equiangular boundary"
 
@@ -38,10 +38,6 @@ def crossing(ts: np.ndarray, f: np.ndarray, level: float) -> float:
     """First save time at which f >= level (nan if never)."""
     hit = np.nonzero(f >= level)[0]
     return float(ts[hit[0]]) if hit.size else np.nan
-
-
-def ode_time(beta: float, n: int, ts: np.ndarray) -> float:
-    return crossing(ts, equiangular_ode(beta, n, "sa", ts), 1.0 - 1e-3)
 
 
 def ensemble_fraction(beta, dim, replicas, ts, seed):
@@ -69,12 +65,12 @@ def run(quick: bool) -> tuple[list[Row], list[str]]:
         t10, t50, t90 = (crossing(ts, est.mean, q) for q in (0.1, 0.5, 0.9))
         tol = 0.5 * (t90 - t10) + (ts[1] - ts[0])
         rows.append(Row(f"t at pair fraction 1/2, d=128, SA, n=32, beta={beta:g} "
-                        f"({reps[128]} systems)", SOURCE, t50, ode_time(beta, 32, ts), tol,
+                        f"({reps[128]} systems)", SOURCE, t50,
+                        float(equiangular_boundary([beta], 32, "sa", t_max=30.0)[0]), tol,
                         f"half the 10-90% transition width [{t10:.2f}, {t90:.2f}] + one "
                         "save interval"))
-    t_fine = np.linspace(0.0, 30.0, 3001)
     b_fine = np.linspace(0.1, betas[-1], 120)
-    boundary = np.array([ode_time(b, 32, t_fine) for b in b_fine])
+    boundary = equiangular_boundary(b_fine, 32, "sa", t_max=30.0)
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6), constrained_layout=True)
     for ax, dim in zip(axes, (2, 128), strict=True):
         im = ax.pcolormesh(betas, ts, grids[dim].T, shading="nearest", cmap="magma",

@@ -31,8 +31,26 @@ from numba import njit, prange
 
 from . import observables as obs
 
-__all__ = ["OBSERVABLES", "EnsembleEstimate", "ensemble_estimate", "pair_fraction",
+__all__ = ["OBSERVABLES", "EnsembleEstimate", "check_replicas", "ensemble_estimate",
+           "pair_fraction",
            "cluster_count", "random_attention_weights", "resolve_observables"]
+
+
+def check_replicas(replicas, allow_none: bool = False) -> int | None:
+    """``replicas`` as an int >= 1 (or None where ``allow_none``), else a ValueError naming it.
+
+    Examples
+    --------
+    >>> from meanfield.particles.ensemble import check_replicas
+    >>> check_replicas(3), check_replicas(None, allow_none=True)
+    (3, None)
+    """
+    if replicas is None and allow_none:
+        return None
+    if isinstance(replicas, bool) or not isinstance(replicas, int | np.integer) or replicas < 1:
+        raise ValueError(f"replicas must be a positive integer"
+                         f"{' (or None for one system)' if allow_none else ''}, got {replicas!r}")
+    return int(replicas)
 
 
 def pair_fraction(x, threshold: float = 0.999) -> np.ndarray:
@@ -250,8 +268,7 @@ def random_attention_weights(replicas: int, dim: int, *, kind: str = "gaussian",
     >>> bool(abs(off.var() - 1) < 0.15), bool(abs(diag.var() - 2) < 0.3)
     (True, True)
     """
-    if isinstance(replicas, bool) or not isinstance(replicas, int | np.integer) or replicas < 1:
-        raise ValueError(f"replicas must be a positive integer, got {replicas!r}")
+    replicas = check_replicas(replicas)
     if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim < 2:
         raise ValueError(f"dim must be an integer >= 2, got {dim!r}")
     if kind not in KINDS:

@@ -47,7 +47,8 @@ from numba.core import types
 from numba.extending import intrinsic
 
 __all__ = ["attention_sums", "attention_sums_numpy", "attention_sums_batched",
-           "attention_euler_step", "uses_tiled_path", "uses_lane_path", "DIRECT_MAX_N",
+           "attention_euler_step", "batched_kernel", "uses_tiled_path", "uses_lane_path",
+           "DIRECT_MAX_N",
            "TILED_MIN_WIDTH", "BATCH_TILED_WORK"]
 
 #: Largest n the direct kernel accepts (n^2 ~ 7e10 pair interactions per evaluation,
@@ -278,9 +279,9 @@ def _attend_batched(q, kT, wT, beta, causal, softmax, nchunks, step, x, h, noise
 #: only keeps vectorized and scalar lanes bit-identical and was measured 1.4x faster than
 #: the full fast-math set there
 _FM_LANES = {"contract"}
-#: systems per SIMD group of :func:`_attend_lanes` (measured at n = 32, d = 2, against the
-#: batched kernel: 8 -> 1.1x, 16 -> 1.5x, 32 -> 1.8x, 64 -> 1.9x; with 32 lanes at d = 2, 4,
-#: 8, 16, 32: 1.7x, 1.6x, 1.4x, 1.6x, 1.0x)
+#: systems per SIMD group of :func:`_attend_lanes` (32 measured best of 32 / 64 / 128 at
+#: n = 32, d = 2; the lane / tile kernel ratio per d is printed by
+#: benchmarks/bench_ensemble.py)
 SMALL_LANES = 32
 #: systems of at most this many tokens (identity Q, K; not causal; |beta| <= SMALL_MAX_BETA;
 #: d <= SMALL_MAX_D; unit tokens) run on :func:`_attend_lanes`
@@ -634,17 +635,38 @@ def uses_lane_path(n: int, d: int, beta: float, causal: bool, Q, K) -> bool:
             and d <= SMALL_MAX_D and abs(beta) <= SMALL_MAX_BETA)
 
 
-def _lanes_ok(x, beta, causal, Q, K, V) -> bool:
-    """The lane kernel applies: small systems of unit tokens, identity Q, K, one shared V."""
-    R, n, d = x.shape
-    if not uses_lane_path(n, d, beta, causal, Q, K) or (V is not None and np.ndim(V) == 3):
-        return False
-    return _max_sqnorm(x) <= 1.0 + 1e-6  # scores within [-|beta|, |beta|]
+def batched_kernel(n: int, d: int, beta: float, *, causal: bool = False, Q=None, K=None,
+                   V=None, lanes: bool = True) -> str:
+    """The kernel :func:`attention_sums_batched` runs for systems of n unit tokens in R^d.
+
+    "lanes" (small systems, identity Q and K, one shared V; the lane kernel also needs
+    |x_i| <= 1, checked at the call unless the caller vouches for it), "tiled-blas" (wide
+    systems) or "tiles". :func:`attention_euler_step` runs "lanes" or "tiles".
+
+    Examples
+    --------
+    >>> from meanfield.particles.interactions import batched_kernel
+    >>> batched_kernel(32, 2, 4.0), batched_kernel(32, 2, 4.0, causal=True)
+    ('lanes', 'tiles')
+    >>> batched_kernel(4096, 128, 1.0)
+    'tiled-blas'
+    """
+    if lanes and uses_lane_path(n, d, beta, causal, Q, K) and (V is None or np.ndim(V) == 2):
+        return "lanes"
+    dq = d if Q is None else np.shape(Q)[-2]
+    dv = d if V is None else np.shape(V)[-2]
+    return "tiled-blas" if uses_tiled_path(n, dq + dv) else "tiles"
+
+
+def _unit_rows_ok(x) -> bool:
+    """|x_i| <= 1 (to 1e-6): the lane kernel's scores then lie within [-|beta|, |beta|]."""
+    return _max_sqnorm(x) <= 1.0 + 1e-6
 
 
 @njit(cache=True)
 def _max_sqnorm(x):  # pragma: no cover - numba
-    """max_i |x_i|^2 over (R, n, d) (numpy's reduction over a last axis of 2 is 20x slower)."""
+    """max_i |x_i|^2 over (R, n, d) (compiled: numpy's reduction over a short last axis is
+    several times slower)."""
     R, n, d = x.shape
     m = 0.0
     for r in range(R):
@@ -660,7 +682,7 @@ def single_threaded():
     """Context manager: numba kernels on one thread (restored on exit).
 
     ``simulate_particles`` runs its whole time loop so when every interaction evaluation is
-    small, which spares two thread-count changes per kernel call (~15 us each).
+    small, which spares two thread-count changes per kernel call.
     """
     import contextlib
 
@@ -682,8 +704,8 @@ def _one_thread_if_small(work, call):
 
     A separately compiled serial copy (as :func:`_attend_serial`) vectorizes differently and
     differs in the last bit, which would break "replica r of an ensemble equals its single
-    run bit for bit"; one thread of the parallel kernel costs ~10 us per call, against ~100 us
-    (and, on a busy machine, milliseconds) for waking a second thread (measured).
+    run bit for bit"; one thread of the parallel kernel avoids waking a second thread for a
+    few microseconds of work (which on a busy machine waits for a core).
     """
     import numba
 
@@ -723,7 +745,8 @@ _NO_NOISE = np.empty((0, 0, 0))
 
 
 def attention_sums_batched(x, beta: float, *, softmax: bool, causal: bool = False, Q=None,
-                           K=None, V=None, lanes: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                           K=None, V=None, lanes: bool = True,
+                           unit: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """:func:`attention_sums` for R independent systems at once.
 
     All systems run in one parallel loop over (system, tile of queries) (no Python loop over
@@ -743,6 +766,8 @@ def attention_sums_batched(x, beta: float, *, softmax: bool, causal: bool = Fals
         Allow the lane kernel for small systems of unit tokens with identity Q, K (see the
         module docstring; default). False runs the tile kernel (what ``simulate_particles``
         uses for a single system, ``replicas=None``: the lane kernel is built for many).
+    unit : bool
+        The caller guarantees unit rows (skips the lane kernel's O(R n d) norm check).
 
     Returns
     -------
@@ -763,9 +788,12 @@ def attention_sums_batched(x, beta: float, *, softmax: bool, causal: bool = Fals
     ((5, 40, 3), True)
     """
     x = _check_batch(x)
-    R, n = x.shape[:2]
-    if lanes and _lanes_ok(x, beta, causal, Q, K, V):
-        dv = x.shape[2] if V is None else np.shape(V)[0]
+    R, n, d = x.shape
+    kernel = batched_kernel(n, d, beta, causal=causal, Q=Q, K=K, V=V, lanes=lanes)
+    if kernel == "lanes" and not (unit or _unit_rows_ok(x)):
+        kernel = batched_kernel(n, d, beta, causal=causal, Q=Q, K=K, V=V, lanes=False)
+    if kernel == "lanes":
+        dv = d if V is None else np.shape(V)[0]
         out = np.empty((R, n, dv))
         logz = np.empty((R, n))
         _run_lanes(x, beta, softmax, False, V, 0.0, _NO_NOISE, out, logz)
@@ -773,7 +801,7 @@ def attention_sums_batched(x, beta: float, *, softmax: bool, causal: bool = Fals
     q, kT, wT = _prepare_batched(x, Q, K, V)
     out = np.empty((R, n, wT.shape[1]))
     logz = np.empty((R, n))
-    if uses_tiled_path(n, q.shape[2] + wT.shape[1]):
+    if kernel == "tiled-blas":
         for r in range(R):
             _attend_tiled(q[r], kT[r], wT[r], float(beta), bool(causal), bool(softmax), out[r],
                           logz[r])
@@ -783,7 +811,8 @@ def attention_sums_batched(x, beta: float, *, softmax: bool, causal: bool = Fals
 
 
 def attention_euler_step(x, beta: float, h: float, *, softmax: bool, causal: bool = False,
-                         Q=None, K=None, V=None, noise=None, lanes: bool = True) -> np.ndarray:
+                         Q=None, K=None, V=None, noise=None, lanes: bool = True,
+                         unit: bool = False) -> np.ndarray:
     """One retracted Euler(-Maruyama) step of R systems, fused into the attention kernel.
 
     x_i <- N(x_i + h P_{x_i} v_i + noise_i), N(y) = y / |y|, P_x y = y - <x, y> x, with v_i
@@ -801,7 +830,7 @@ def attention_euler_step(x, beta: float, h: float, *, softmax: bool, causal: boo
         Step (times the coupling).
     noise : ndarray (R, n, d), optional
         Increments added before the retraction (e.g. sqrt(2 dt / kappa) xi).
-    lanes : bool
+    lanes, unit : bool
         As in :func:`attention_sums_batched`.
 
     Returns
@@ -832,7 +861,9 @@ def attention_euler_step(x, beta: float, h: float, *, softmax: bool, causal: boo
         if noise.shape != x.shape:
             raise ValueError(f"noise must have the shape of x {x.shape}, got {noise.shape}")
     out = np.empty_like(x)
-    if lanes and _lanes_ok(x, beta, causal, Q, K, V):
+    R, n, d = x.shape
+    if (batched_kernel(n, d, beta, causal=causal, Q=Q, K=K, V=V, lanes=lanes) == "lanes"
+            and (unit or _unit_rows_ok(x))):
         _run_lanes(x, beta, softmax, True, V, h, noise, out, np.empty((0, 0)))
         return out
     q, kT, wT = _prepare_batched(x, Q, K, V)

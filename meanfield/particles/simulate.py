@@ -44,15 +44,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import observables as obs
+from .ensemble import check_replicas, resolve_observables
 from .interactions import (
     DIRECT_MAX_N,
     SERIAL_WORK,
     attention_euler_step,
     attention_sums_batched,
     attention_sums_numpy,
+    batched_kernel,
     single_threaded,
-    uses_lane_path,
-    uses_tiled_path,
 )
 from .normalization import _rowdot, normalization_scheme
 from .sampling import (
@@ -162,7 +162,7 @@ class ParticleSolution:
         >>> est.mean.shape, est.replicas, bool(est.mean[-1] > est.mean[0])
         ((2,), 50, True)
         """
-        from .ensemble import ensemble_estimate, resolve_observables
+        from .ensemble import ensemble_estimate
 
         if self.replicas is None:
             raise ValueError("ensemble() needs an ensemble: simulate with replicas=R")
@@ -509,8 +509,7 @@ def replica_seeds(seed, replicas: int) -> list:
     >>> bool(a == np.random.default_rng(s[1]).standard_normal())
     True
     """
-    if isinstance(replicas, bool) or not isinstance(replicas, int | np.integer) or replicas < 1:
-        raise ValueError(f"replicas must be a positive integer, got {replicas!r}")
+    replicas = check_replicas(replicas)
     if isinstance(seed, list | tuple):
         if len(seed) != replicas:
             raise ValueError(f"seed holds {len(seed)} per-replica seeds but replicas={replicas}")
@@ -541,15 +540,6 @@ class _NoiseStream:
             self.pos = 0
         self.pos += 1
         return self.buf[:, self.pos - 1]
-
-
-def _check_replicas(replicas):
-    if replicas is None:
-        return None
-    if isinstance(replicas, bool) or not isinstance(replicas, int | np.integer) or replicas < 1:
-        raise ValueError(f"replicas must be a positive integer (or None for one system), got "
-                         f"{replicas!r}")
-    return int(replicas)
 
 
 def _initial_batch(R, rngs, n, dim, x0, init, normalize_x0, concentration, mean, gamma0,
@@ -743,10 +733,8 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     >>> est.mean.shape, bool(est.mean[0] < 0.05), bool(est.mean[1] > 0.5)
     ((2,), True, True)
     """
-    from .ensemble import resolve_observables
-
     t_wall0 = time.perf_counter()
-    R = _check_replicas(replicas)
+    R = check_replicas(replicas, allow_none=True)
     nrep = 1 if R is None else R
     if keep not in KEEPS:
         raise ValueError(f"keep must be one of {KEEPS}, got {keep!r}")
@@ -833,12 +821,17 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     # noiseless tokens with identity Q, K, V move in the span of the initial tokens: with
     # n < d, evolve their coordinates in an orthonormal basis of that span (exact, d/n x
     # less work per pair; see _span_basis)
-    span = (_span_basis(x) if method == "direct" and identity and Km is None and not noisy
-            and 2 <= n < dim else None)
+    span = (_span_basis(x) if method == "direct" and identity and not noisy and 2 <= n < dim
+            else None)
     if span is not None:
         x = np.matmul(x, span.astype(dtype))
     softmax = dynamics == "sa"
-    sums = _interaction_sums(method, beta, softmax, causal, Qm, Km, Vm, lanes=R is not None)
+    # one decision, made once: which kernel evaluates the interaction (the lane kernel only
+    # for ensembles: it is built for many systems)
+    kernel = (method if method != "direct" else
+              batched_kernel(n, x.shape[2], beta, causal=causal, Q=Qm, K=Km, V=Vm,
+                             lanes=R is not None))
+    sums = _interaction_sums(method, beta, softmax, causal, Qm, Km, Vm, kernel == "lanes")
     if scheme.unit_output and coupling != 0.0:
         # these schemes move at speed ~ 1/|A_i|: the field's Lipschitz constant is that of
         # A divided by min |A_i| (checked at the initial state)
@@ -872,15 +865,16 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
 
     sig = np.sqrt(2.0 / kappa) if noisy else 0.0
     noise = _NoiseStream(rngs, (n, dim), dtype) if noisy else None
-    fused = (method == "direct" and integrator in ("em", "euler") and coupling != 0.0
-             and scheme.name == "post-ln" and not _uses_tiled(n, x.shape[2], Qm, Vm))
+    fused = (kernel in ("lanes", "tiles") and integrator in ("em", "euler")
+             and coupling != 0.0 and scheme.name == "post-ln")
 
     def step(y: np.ndarray, h: float, t: float) -> np.ndarray:
         # the scheme is frozen at the step's start (steps stop at its breakpoints)
         xi = None if noise is None else (np.sqrt(h) * sig) * noise.next()
         if fused:  # one kernel: sums, tangent projection, Euler(-Maruyama) step, retraction
             return attention_euler_step(y, beta, h * coupling, softmax=softmax, causal=causal,
-                                        Q=Qm, K=Km, V=Vm, noise=xi, lanes=R is not None)
+                                        Q=Qm, K=Km, V=Vm, noise=xi,
+                                        lanes=kernel == "lanes", unit=True)
         if integrator == "em":
             y = y + h * fieldfn(y, t) + xi
         elif integrator == "euler":
@@ -982,7 +976,7 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
                   observables={name: kw for name, (_, kw) in obs_spec.items()},
                   check_stability=bool(check_stability),
                   reduced_dim=None if span is None else n,
-                  kernel=_kernel_name(method, R, n, x.shape[2], beta, causal, Qm, Km, Vm))
+                  kernel=kernel)
     return ParticleSolution(t=t_eval.copy(), x=xs, params=params, n_steps=n_steps,
                             wall_time=time.perf_counter() - t_wall0, radius=radii,
                             observables=values)
@@ -1001,22 +995,6 @@ def _span_basis(x: np.ndarray) -> np.ndarray:
     return np.linalg.qr(np.swapaxes(x.astype(np.float64), 1, 2))[0]
 
 
-def _kernel_name(method, R, n, d, beta, causal, Qm, Km, Vm) -> str:
-    """Which interaction kernel ran: "spectral", "numpy", "lanes" (ensembles of small
-    systems with identity Q, K), "tiled-blas" (wide systems) or "tiles"."""
-    if method in ("spectral", "numpy"):
-        return method
-    if (R is not None and uses_lane_path(n, d, beta, causal, Qm, Km)
-            and (Vm is None or Vm.ndim == 2)):
-        return "lanes"
-    return "tiled-blas" if _uses_tiled(n, d, Qm, Vm) else "tiles"
-
-
-def _uses_tiled(n, dim, Qm, Vm) -> bool:
-    dq = dim if Qm is None else Qm.shape[-2]
-    return uses_tiled_path(n, dq + dim)
-
-
 def _interaction_sums(method, beta, softmax, causal, Qm, Km, Vm, lanes):
     """x (R, n, d) -> the attention sums (R, n, dv), float64 (direct or numpy reference)."""
     if method == "numpy":
@@ -1030,6 +1008,7 @@ def _interaction_sums(method, beta, softmax, causal, Qm, Km, Vm, lanes):
         return sums
 
     def sums(x):
+        # the simulator passes unit tokens (directions y/|y|)
         return attention_sums_batched(x, beta, softmax=softmax, causal=causal, Q=Qm, K=Km,
-                                      V=Vm, lanes=lanes)[0]
+                                      V=Vm, lanes=lanes, unit=True)[0]
     return sums

@@ -190,6 +190,7 @@ class Solution:
         ('success', 5.0, 3, True)
         """
         rho_end = self.rho[-1]
+        has_f = self.model.interaction.reports_energy
         return {
             "model": repr(self.model), "basis": repr(self.basis), "method": self.method,
             "status": self.status, "message": self.message,
@@ -198,8 +199,8 @@ class Solution:
             "max_tail": self.max_tail,
             "wall_time_s": self.wall_time,
             "mass_drift": float(np.max(np.abs(self.mass - self.mass[0]))),
-            "free_energy_start": float(self.free_energy[0]),
-            "free_energy_end": float(self.free_energy[-1]),
+            "free_energy_start": float(self.free_energy[0]) if has_f else None,
+            "free_energy_end": float(self.free_energy[-1]) if has_f else None,
             "rho_min_end": float(rho_end.min()), "rho_max_end": float(rho_end.max()),
             "amplitudes_end": {str(k): float(self.amplitude(k)[-1])
                                for k in range(1, min(4, self.basis.max_degree) + 1)},
@@ -224,10 +225,11 @@ class Solution:
         ...     print(data["rho"].shape, str(data["status"]))
         (3, 96) success
         """
+        energies = (dict(free_energy=self.free_energy, energy=self.energy)
+                    if self.model.interaction.reports_energy else {})
         io.save_npz(path, t=self.t, coeffs=self.coeffs, grid=self.basis.grid, rho=self.rho,
-                    mass=self.mass, free_energy=self.free_energy, energy=self.energy,
-                    status=self.status, message=self.message, model=repr(self.model),
-                    basis=repr(self.basis))
+                    mass=self.mass, **energies, status=self.status, message=self.message,
+                    model=repr(self.model), basis=repr(self.basis))
 
 
 def _prepare_rho0(basis, rho0, normalize: bool) -> np.ndarray:

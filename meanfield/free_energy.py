@@ -40,8 +40,11 @@ def interaction_energy(model, basis, rho) -> np.ndarray:
     True
     """
     rho = _as_grid(basis, rho)
-    c = basis.forward(rho)
-    return 0.5 * basis.inner(c, model.potential_multiplier(basis) * c)
+    model._check_basis(basis)
+    if not model.interaction.reports_energy:
+        raise ValueError(f"{model.kernel!r} under {model.dynamics!r} is not a gradient flow: "
+                         "it has no interaction energy or free energy")
+    return model.interaction.energy(basis, basis.forward(rho))
 
 
 def entropy(basis, rho, tol: float = 1e-10) -> np.ndarray:

@@ -17,36 +17,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .kernels import AttentionKernel, Kernel
+from .interactions import as_interaction, evaluator_for
+from .interactions.base import lift as _lift  # noqa: F401  (kept for importers)
+from .interactions.isotropic import SA_FLOOR  # noqa: F401
+from .interactions.isotropic import floored as _floored  # noqa: F401
+from .interactions.isotropic import sa_field as _sa_field  # noqa: F401
+from .interactions.layers import Layer
+from .kernels import Kernel
 
 DYNAMICS = ("usa", "sa")
-SA_FLOOR = 1e-14
-
-
-def _floored(basis, d: np.ndarray) -> np.ndarray:
-    """K*rho on the grid, floored at SA_FLOOR of its maximum over the (reliable) grid nodes.
-
-    Where the exact K*rho is below round-off of its maximum (far from a tight cluster), its
-    spectral reconstruction is noise and may even be negative; there rho is negligible too.
-    """
-    top = np.max(d[..., basis.reliable_nodes], axis=-1)
-    return np.maximum(d, SA_FLOOR * top.reshape(top.shape + (1,) * len(basis.shape)))
-
-
-def _sa_field(basis, num: np.ndarray, den: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """X[rho] = grad(A*rho) / (B*rho), floored and capped at |X| <= 1.
-
-    The exact field is a weighted average of tangent projections P_x y of unit vectors,
-    so |X| <= 1; the cap only acts where round-off dominates (see ``_floored``).
-    """
-    v = basis.grad(num * c) / _floored(basis, basis.backward(den * c))
-    return v / np.maximum(basis.vector_norm(v), 1.0)
-
-
-def _lift(v: np.ndarray, n_batch: int) -> np.ndarray:
-    """A vector field (n_components, *grid) made to broadcast against (*batch, *grid):
-    (n_components, 1, ..., 1, *grid), so multi-component layouts work with batches."""
-    return v.reshape(v.shape[:1] + (1,) * n_batch + v.shape[1:]) if n_batch > 0 else v
 
 
 class MeanFieldModel:
@@ -54,9 +33,13 @@ class MeanFieldModel:
 
     Parameters
     ----------
-    kernel : Kernel
+    kernel : Kernel or Layer
         Interaction kernel, given by its potential G (``AttentionKernel(beta)`` gives
-        G_beta(t) = (e^{beta t} - 1)/beta).
+        G_beta(t) = (e^{beta t} - 1)/beta), or a layer with weights
+        (``AttentionLayer(beta, Q, K, V)``, ``MultiHead``, ``Perceptron``,
+        ``ExternalPotential`` and their sums; :mod:`meanfield.interactions.layers`). The
+        model holds it as ``model.interaction`` (:mod:`meanfield.interactions`) and never
+        asks which kind it is.
     kappa : float
         Inverse noise level: the diffusion coefficient is 1/kappa; ``np.inf`` (default)
         is the noiseless continuity equation. Must be > 0.
@@ -75,8 +58,9 @@ class MeanFieldModel:
 
     def __init__(self, kernel: Kernel, kappa: float = np.inf, dynamics: str = "usa",
                  dim: int = 2) -> None:
-        if not isinstance(kernel, Kernel):
-            raise TypeError(f"kernel must be a meanfield Kernel, got {type(kernel).__name__}")
+        if not isinstance(kernel, Kernel | Layer):
+            raise TypeError("kernel must be a meanfield Kernel or a layer (AttentionLayer, "
+                            f"MultiHead, Perceptron, ...), got {type(kernel).__name__}")
         try:
             kappa = float(kappa)
         except (TypeError, ValueError):
@@ -86,11 +70,9 @@ class MeanFieldModel:
                 f"kappa must be > 0 (inverse noise level; inf = no noise), got {kappa}")
         if dynamics not in DYNAMICS:
             raise ValueError(f"dynamics must be one of {DYNAMICS}, got {dynamics!r}")
-        if dynamics == "sa" and not isinstance(kernel, AttentionKernel):
-            raise ValueError("dynamics='sa' (softmax) is defined for AttentionKernel only, "
-                             f"got {type(kernel).__name__}")
         if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim < 2:
             raise ValueError(f"dim must be an integer >= 2 (the sphere S^(dim-1)), got {dim!r}")
+        self.interaction = as_interaction(kernel, dynamics, int(dim))
         self.kernel = kernel
         self.kappa = kappa
         self.dynamics = dynamics
@@ -162,7 +144,23 @@ class MeanFieldModel:
         ((32,), True)
         """
         self._check_basis(basis)
-        return basis.multiplier(self.kernel.coefficients(basis.max_degree, self.dim))
+        if not hasattr(self.interaction, "potential_multiplier"):
+            raise ValueError(f"{self.kernel!r} is not a zonal kernel: it has no diagonal "
+                             "potential multiplier (evaluate it with model.velocity)")
+        return self.interaction.potential_multiplier(basis)
+
+    def evaluator(self, basis):
+        """The interaction's evaluator on ``basis`` (:mod:`meanfield.interactions.base`).
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0, dynamics="sa")
+        >>> type(model.evaluator(mf.CircleBasis(32))).__name__
+        'MultiplierSA'
+        """
+        self._check_basis(basis)
+        return evaluator_for(self.interaction, basis)
 
     def linear_operator(self, basis) -> np.ndarray:
         """Diagonal linear part (1/kappa) Lap as a per-coefficient array (zeros if kappa = inf).
@@ -195,19 +193,7 @@ class MeanFieldModel:
         >>> bool(np.max(np.abs(N(c))) < 1e-14)
         True
         """
-        self._check_basis(basis)
-        if self.dynamics == "usa":
-            g = self.potential_multiplier(basis)
-
-            def transport(c: np.ndarray) -> np.ndarray:
-                return -basis.div(basis.backward(c) * basis.grad(g * c))
-        else:
-            num, den = (basis.multiplier(m) for m in
-                        self.kernel.sa_coefficients(basis.max_degree, self.dim))
-
-            def transport(c: np.ndarray) -> np.ndarray:
-                return -basis.div(basis.backward(c) * _sa_field(basis, num, den, c))
-        return transport
+        return self.evaluator(basis).transport
 
     def linearization(self, basis, c: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         """The derivative of the full right-hand side at c, as a map dc -> dRHS.
@@ -230,29 +216,12 @@ class MeanFieldModel:
         >>> bool(np.allclose(J(dc), model.growth_rates(1)[1] * dc, atol=1e-13))
         True
         """
-        self._check_basis(basis)
         L = self.linear_operator(basis)
-        rho = basis.backward(c)
-        if self.dynamics == "usa":
-            g = self.potential_multiplier(basis)
-            grad_u = basis.grad(g * c)
+        transport = self.evaluator(basis).linearization(c)
 
-            def derivative(dc: np.ndarray) -> np.ndarray:
-                gu = _lift(grad_u, dc.ndim - L.ndim)
-                flux = basis.backward(dc) * gu + rho * basis.grad(g * dc)
-                return L * dc - basis.div(flux)
-            return derivative
-        num, den = (basis.multiplier(m) for m in
-                    self.kernel.sa_coefficients(basis.max_degree, self.dim))
-        a = basis.grad(num * c)
-        d = _floored(basis, basis.backward(den * c))
-
-        def derivative_sa(dc: np.ndarray) -> np.ndarray:
-            dd = basis.backward(den * dc)
-            aa = _lift(a, dc.ndim - L.ndim)
-            flux = (basis.backward(dc) * aa + rho * basis.grad(num * dc)) / d - rho * aa * dd / d**2
-            return L * dc - basis.div(flux)
-        return derivative_sa
+        def derivative(dc: np.ndarray) -> np.ndarray:
+            return L * dc + transport(dc)
+        return derivative
 
     def velocity(self, basis, c: np.ndarray) -> np.ndarray:
         """Velocity field v[rho] on the grid (basis vector layout) for coefficients c.
@@ -272,12 +241,7 @@ class MeanFieldModel:
         >>> v.shape, bool(np.allclose(v[0], -0.1 * g1 * np.sin(basis.grid), rtol=0, atol=1e-14))
         ((1, 96), True)
         """
-        self._check_basis(basis)
-        if self.dynamics == "usa":
-            return basis.grad(self.potential_multiplier(basis) * c)
-        num, den = (basis.multiplier(m) for m in
-                    self.kernel.sa_coefficients(basis.max_degree, self.dim))
-        return _sa_field(basis, num, den, c)
+        return self.evaluator(basis).velocity(c)
 
     def rhs(self, basis, c: np.ndarray) -> np.ndarray:
         """Full right-hand side d_t c = L c + N(c) in coefficient space.
@@ -314,19 +278,11 @@ class MeanFieldModel:
         >>> np.round(model.replace(dynamics="sa").growth_rates(2), 6) + 0.0  # SA: I_k / (beta I_0)
         array([ 0.      , -0.730005, -3.386654])
         """
-        l = np.arange(lmax + 1)
-        if self.dynamics == "usa":
-            gain = np.asarray(self.kernel.coefficients(lmax, self.dim), dtype=float)
-        else:
-            num, den = self.kernel.sa_coefficients(lmax, self.dim)
-            gain = np.asarray(num, dtype=float) / float(den[0])
-        return l * (l + self.dim - 2) * (gain - self.noise)
+        return self.interaction.growth_rates(lmax, self.noise)
 
     # -- resolution -------------------------------------------------------------------
     def _resolution_coefficients(self, lmax: int) -> np.ndarray:
-        if self.dynamics == "sa":
-            return np.asarray(self.kernel.sa_coefficients(lmax, self.dim)[1], dtype=float)
-        return np.asarray(self.kernel.coefficients(lmax, self.dim), dtype=float)
+        return np.abs(np.asarray(self.interaction.resolution_coefficients(lmax), dtype=float))
 
     def kernel_tail(self, lmax: int) -> float:
         """max_{l > lmax} |k_l| / max_{l >= 1} |k_l| for the kernel's multiplier k.

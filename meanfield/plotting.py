@@ -68,9 +68,13 @@ def plot_free_energy(sol, ax=None):
     (4, True)
     """
     ax = _axes(ax)
-    if np.isinf(sol.model.kappa):
+    if not sol.model.interaction.reports_energy:  # a layer that is not a gradient flow
+        ax.text(0.5, 0.5, "no free energy:\nthe flow is not a gradient flow", ha="center",
+                va="center", transform=ax.transAxes)
+        ax.set_ylabel("free energy")
+    elif np.isinf(sol.model.kappa):
         ax.plot(sol.t, sol.energy, "-o", ms=2)
-        ax.set_ylabel(r"energy $\frac12\iint G\rho\rho$")
+        ax.set_ylabel(r"energy $\frac{1}{2}\int\int G\rho\rho$")
     else:
         ax.plot(sol.t, sol.free_energy, "-o", ms=2)
         ax.set_ylabel(r"free energy $F(\rho)$")

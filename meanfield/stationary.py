@@ -38,6 +38,10 @@ def gibbs_exponent(model, basis, rho) -> np.ndarray:
     if np.isinf(model.kappa):
         raise ValueError("stationary states need noise: kappa must be finite (kappa=inf has "
                          "no Gibbs fixed point; the noiseless flow concentrates to Diracs)")
+    if not hasattr(model.interaction, "potential_multiplier"):
+        raise ValueError(f"{model.kernel!r} has no Gibbs map (only the isotropic kernels do); "
+                         "its stationary states solve the right-hand side = 0 "
+                         "(meanfield.stationary_state)")
     rho = np.asarray(rho, dtype=float)
     c = basis.forward(rho)
     if model.dynamics == "usa":
@@ -412,7 +416,7 @@ def _guess_coeffs(basis, guess) -> np.ndarray:
     return basis.forward(g / mass)
 
 
-def stationary_state(model, basis, guess, *, symmetric: bool = True, period: int = 1,
+def stationary_state(model, basis, guess, *, symmetric: bool | None = None, period: int = 1,
                      tol: float = 1e-12, max_iter: int = 50, stability: bool = True,
                      raise_on_failure: bool = True, symbolic: bool = False) -> StationaryState:
     """Solve for a stationary state of the noisy mean-field PDE by Newton's method.
@@ -429,9 +433,12 @@ def stationary_state(model, basis, guess, *, symmetric: bool = True, period: int
     basis : basis with the real-coordinate interface (e.g. CircleBasis).
     guess : ndarray or callable
         Initial density on ``basis.grid`` (w.r.t. sigma, normalized here) or coefficients.
-    symmetric : bool
+    symmetric : bool, optional
         Solve among even densities (cosine series), which removes the rotation; with
-        False the full space is used (least-squares Newton steps along the orbit).
+        False the full space is used (least-squares Newton steps along the orbit). The
+        default is True when the interaction commutes with reflections
+        (``model.interaction.symmetry == "O(d)"``: the isotropic kernels) and False
+        otherwise (weighted layers), where the even subspace is not invariant.
     period : int
         Restrict to 2 pi/period-periodic densities (period-cluster states).
     tol : float
@@ -460,6 +467,16 @@ def stationary_state(model, basis, guess, *, symmetric: bool = True, period: int
     """
     if np.isinf(model.kappa):
         raise ValueError("stationary states need noise: kappa must be finite")
+    reflective = model.interaction.symmetry == "O(d)"
+    if symmetric is None:
+        symmetric = reflective
+    elif symmetric and not reflective:
+        raise ValueError(f"symmetric=True restricts to reflection-symmetric densities, which "
+                         f"{model.kernel!r} does not keep invariant (its symmetry is "
+                         f"{model.interaction.symmetry}); use symmetric=False")
+    if period != 1 and model.interaction.symmetry is None:
+        raise ValueError(f"period={period} needs an interaction that commutes with rotations; "
+                         f"{model.kernel!r} does not")
     mask = basis.subspace_mask(symmetric=symmetric, period=period)
     system = (_SymbolicSystem(model, basis, mask, period) if symbolic
               else _System(model, basis, mask))
@@ -519,10 +536,14 @@ def linear_stability(model, basis, coeffs, tol: float = 1e-9) -> Stability:
     """
     c = np.asarray(coeffs)
     lin = model.linearization(basis, c)
-    gens = [basis.to_real(g) for g in basis.rotation_generators(c)]
+    symmetry = model.interaction.symmetry
+    gens = ([basis.to_real(g) for g in basis.rotation_generators(c)] if symmetry is not None
+            else [])  # the rotation orbit is a zero mode only when the field commutes with it
     gens = [g for g in gens if np.linalg.norm(g) > 1e-10]  # none at the uniform state
+    blocks = (basis.invariant_blocks(c) if symmetry == "O(d)"
+              else [np.arange(basis.n_real)])  # reflections split the blocks
     kept, set_aside = [], []
-    for idx in basis.invariant_blocks(c):
+    for idx in blocks:
         eye = np.zeros((idx.size, basis.n_real))
         eye[np.arange(idx.size), idx] = 1.0
         J = basis.to_real(lin(basis.from_real(eye, mass=0.0)))[:, idx].T

@@ -71,6 +71,8 @@ class CircleBasis:
         self.fft = get_fft(fft)
         self.grid = 2 * np.pi * np.arange(self.grid_size) / self.grid_size
         self.points = np.stack([np.cos(self.grid), np.sin(self.grid)], axis=-1)
+        self.weights = np.full(self.grid_size, 1.0 / self.grid_size)  # quadrature for sigma
+        self._e_theta = np.stack([-np.sin(self.grid), np.cos(self.grid)], axis=-1)
         self.reliable_nodes = np.ones(self.grid_size, dtype=bool)  # see basis_interface.md
         self.degrees = np.arange(self.n_modes)
         self.laplacian = -(self.degrees.astype(float) ** 2)
@@ -240,6 +242,41 @@ class CircleBasis:
         ((1, 24), True)
         """
         return self.backward(self._ik * c)[np.newaxis]
+
+    def tangent_from_cartesian(self, u: np.ndarray) -> np.ndarray:
+        """Ambient vectors u (*batch, grid_size, 2) -> the tangent field (1, *batch, grid_size).
+
+        The component along d/dtheta, <u, (-sin theta, cos theta)>: the projection P_x u in
+        this basis's vector layout.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> v = b.tangent_from_cartesian(np.broadcast_to([1.0, 0.0], b.points.shape))
+        >>> bool(np.allclose(v[0], -np.sin(b.grid)))  # P_x e_1 = -sin(theta) d/dtheta
+        True
+        """
+        u = np.asarray(u, dtype=float)
+        if u.shape[-2:] != (self.grid_size, 2):
+            raise ValueError(f"u must have shape (..., {self.grid_size}, 2), got {u.shape}")
+        return np.einsum("...i,...i->...", u, self._e_theta)[None]
+
+    def tangent_to_cartesian(self, v: np.ndarray) -> np.ndarray:
+        """A field (1, *batch, grid_size) as vectors in R^2: (*batch, grid_size, 2).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> u = np.random.default_rng(0).normal(size=b.points.shape)
+        >>> w = b.tangent_to_cartesian(b.tangent_from_cartesian(u))  # = P_x u
+        >>> bool(np.allclose(w, u - np.sum(u * b.points, -1)[:, None] * b.points))
+        True
+        """
+        return np.asarray(v)[0][..., None] * self._e_theta
 
     def div(self, v: np.ndarray) -> np.ndarray:
         """Coefficients of the divergence of a grid vector field v of shape (1, grid_size).

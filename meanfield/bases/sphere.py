@@ -523,6 +523,29 @@ class SphereBasis(RealOrthonormalSeries):
         vt, vp = self.tangent_components(v)
         return vt[..., None] * self._e_theta + vp[..., None] * self._e_phi
 
+    def tangent_from_cartesian(self, u: np.ndarray) -> np.ndarray:
+        """Ambient vectors u (*batch, ntheta, nphi, 3) -> the field (1, *batch, ntheta, nphi).
+
+        The tangent projection P_x u in this basis's layout v_theta + i v_phi.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(4)
+        >>> u = np.random.default_rng(0).normal(size=b.points.shape)
+        >>> w = b.tangent_to_cartesian(b.tangent_from_cartesian(u))  # = P_x u
+        >>> bool(np.allclose(w, u - np.sum(u * b.points, -1)[..., None] * b.points))
+        True
+        """
+        u = np.asarray(u, dtype=float)
+        if u.shape[-3:] != self.shape + (3,):
+            raise ValueError(f"u must have shape (..., {self.ntheta}, {self.nphi}, 3), got "
+                             f"{u.shape}")
+        vt = np.einsum("...i,...i->...", u, self._e_theta)
+        vp = np.einsum("...i,...i->...", u, self._e_phi)
+        return (vt + 1j * vp)[None]
+
     def integrate(self, f: np.ndarray) -> np.ndarray:
         """Integral against sigma over the two grid axes (Gauss–Legendre x trapezoid).
 

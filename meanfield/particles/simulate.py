@@ -399,6 +399,38 @@ def _from_model(model, beta, kappa, dynamics, dim):
     return mbeta, model.kappa, model.dynamics, model.dim
 
 
+def _layer_of(model):
+    """The layer a model holds (None for kernel models and no model)."""
+    from ..interactions.layers import Layer
+
+    kernel = getattr(model, "kernel", None)
+    return kernel if isinstance(kernel, Layer) else None
+
+
+def _agree(mine, theirs, name: str):
+    if mine is not None and mine != theirs:
+        raise ValueError(f"{name}={mine!r} contradicts the model's {name}={theirs!r}; give it "
+                         "once")
+    return theirs
+
+
+def _simulate_layer(model, n, *, keep, observables, method, integrator, Q, K, V, causal,
+                    normalization, adaptive, **kwargs):
+    """Layer models beyond one head: the numpy path of :mod:`meanfield.particles.layers`."""
+    from .layers import simulate_layer
+
+    extra = dict(keep=keep != "trajectories", observables=observables is not None,
+                 method=method not in ("auto", "numpy"), integrator=integrator is not None,
+                 Q=Q is not None, K=K is not None, V=V is not None, causal=bool(causal),
+                 normalization=normalization is not None, adaptive=bool(adaptive))
+    bad = [k for k, v in extra.items() if v]
+    if bad:
+        raise ValueError(f"a model with several heads or a perceptron / potential runs the "
+                         f"numpy layer path (Euler–Maruyama, all tokens kept), which does not "
+                         f"take {', '.join(bad)}")
+    return simulate_layer(model, n, **kwargs)
+
+
 def _matrix(M, name: str, shape0, dim: int, replicas: int | None = None) -> np.ndarray | None:
     """A checked weight matrix (k, dim), or (replicas, k, dim) with a leading replica axis."""
     if M is None:
@@ -742,6 +774,25 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     if keep == "observables" and not obs_spec:
         raise ValueError("keep='observables' stores only the observables: name some, e.g. "
                          "observables={'pair_fraction': {'threshold': 0.999}}")
+    layer = _layer_of(model)
+    if layer is not None:  # a model with weights: one head -> Q, K, V; else the layer path
+        from ..interactions.layers import AttentionLayer
+
+        if not isinstance(layer, AttentionLayer):
+            return _simulate_layer(model, n, x0=x0, init=init, concentration=concentration,
+                                   mean=mean, t_final=t_final, dt=dt, t_eval=t_eval,
+                                   seed=seed, replicas=replicas, keep=keep,
+                                   observables=observables, method=method,
+                                   integrator=integrator, Q=Q, K=K, V=V, causal=causal,
+                                   normalization=normalization, adaptive=adaptive)
+        if any(M is not None for M in (Q, K, V)) or beta is not None:
+            raise ValueError("the model's AttentionLayer sets beta, Q, K and V; do not pass "
+                             "them again")
+        beta, Q, K, V = layer.beta, layer.Q, layer.K, layer.V
+        kappa, dynamics, dim = (_agree(mine, theirs, name) for mine, theirs, name in (
+            (kappa, model.kappa, "kappa"), (dynamics, model.dynamics, "dynamics"),
+            (dim, model.dim, "dim")))
+        model = None
     beta, kappa, dynamics, dim = _from_model(model, beta, kappa, dynamics, dim)
     if not np.isfinite(beta):
         raise ValueError(f"beta must be finite, got {beta}")

@@ -31,6 +31,7 @@ from scipy.optimize import brentq
 
 from .diagram import BifurcationDiagram, BifurcationPoint, Branch, Fold, Transition
 from .free_energy import free_energy
+from .interactions.layers import Layer
 from .kernels import AttentionKernel
 from .progress import ProgressBar
 from .stationary import _System, linear_stability
@@ -63,8 +64,11 @@ def model_at(model, param: str, value: float):
             raise ValueError(f"noise = 1/kappa must be > 0, got {value}")
         return model.replace(kappa=1.0 / value)
     if param == "beta":
+        if isinstance(model.kernel, Layer):  # every attention head's beta
+            return model.replace(kernel=model.kernel.with_beta(value))
         if not isinstance(model.kernel, AttentionKernel):
-            raise ValueError("param='beta' needs an AttentionKernel model")
+            raise ValueError("param='beta' needs an AttentionKernel model or a layer with "
+                             "attention heads")
         return model.replace(kernel=AttentionKernel(value))
     raise ValueError(f"param must be one of {PARAMS}, got {param!r}")
 
@@ -111,12 +115,14 @@ class BranchSystem:
     (31, (32,), True)
     """
 
-    def __init__(self, model, basis, param: str, mode: int = 1):
+    def __init__(self, model, basis, param: str, mode: int = 1, full: bool = False):
         if param not in PARAMS:
             raise ValueError(f"param must be one of {PARAMS}, got {param!r}")
         self.model, self.basis, self.param, self.mode = model, basis, param, mode
-        # the invariant subspace holding the mode-k branch (circle: even, 2 pi/k-periodic)
-        self.mask = basis.branch_mask(mode)
+        self.full = full
+        # the invariant subspace holding the mode-k branch (circle: even, 2 pi/k-periodic);
+        # full: every coordinate (interactions without symmetry, branches from a state)
+        self.mask = basis.subspace_mask(False, 1) if full else basis.branch_mask(mode)
         self.n = int(self.mask.sum())
         self._cache: dict[float, _System] = {}
 
@@ -238,7 +244,7 @@ class BranchSystem:
         64
         """
         return BranchSystem(self.model, self.basis.with_max_degree(
-            factor * (self.basis.max_degree + 1) - 1), self.param, self.mode)
+            factor * (self.basis.max_degree + 1) - 1), self.param, self.mode, self.full)
 
     def transfer(self, y: np.ndarray, other: BranchSystem, tangent: bool = False) -> np.ndarray:
         """A point (or tangent, mass 0) of this system expressed in ``other``.
@@ -338,9 +344,18 @@ def _locate(bs: BranchSystem, base: _Point, ds: float, f: Callable[[np.ndarray, 
 
 def _free_energy_diff(bs: BranchSystem, y: np.ndarray) -> float:
     model = model_at(bs.model, bs.param, float(y[-1]))
+    if not (model.interaction.reports_energy and model.interaction.uniform_stationary):
+        return 0.0  # no free energy, or no uniform state to compare with: no crossings
     rho = bs.basis.backward(bs.coeffs(y))
     return float(free_energy(model, bs.basis, rho) - free_energy(model, bs.basis,
                                                                   np.ones(bs.basis.shape)))
+
+
+def _free_energy_or_nan(model, basis, rho) -> float:
+    """F(rho), or nan for an interaction without a free energy (a non-gradient layer)."""
+    if not model.interaction.reports_energy:
+        return float("nan")
+    return float(free_energy(model, basis, rho))
 
 
 # ---------------------------------------------------------------------------------------
@@ -458,7 +473,7 @@ def _record(branch: dict, bs: BranchSystem, y: np.ndarray, k: int) -> None:
     stab = linear_stability(model, bs.basis, c)
     branch["param"].append(p)
     branch["amplitude"].append(float(bs.basis.amplitude(c, k)))
-    branch["free_energy"].append(float(free_energy(model, bs.basis, rho)))
+    branch["free_energy"].append(_free_energy_or_nan(model, bs.basis, rho))
     branch["stable"].append(stab.stable)
     branch["morse_index"].append(stab.morse_index)
     branch["n_modes"].append(int(bs.basis.max_degree + 1))
@@ -569,7 +584,15 @@ def trace_branch(bs: BranchSystem, y0: np.ndarray, t0: np.ndarray, k: int, bound
 
 def _closed_form_threshold(model, param: str, k: int) -> float:
     """beta/lambda_k(beta) in the parameter's units (nan when not known)."""
-    if not isinstance(model.kernel, AttentionKernel) and param != "beta":
+    if isinstance(model.kernel, Layer):
+        if param == "beta":
+            return np.nan
+        try:  # a layer of isotropic heads: 1 / (sum of the heads' gains)
+            rate = model.interaction.growth_rates(k, 0.0)[k] / (k * (k + model.dim - 2))
+        except ValueError:
+            return np.nan
+        kappa_k = 1.0 / rate if rate > 0 else np.inf
+    elif not isinstance(model.kernel, AttentionKernel) and param != "beta":
         g = model.kernel.coefficients(k, model.dim)[k]
         kappa_k = 1.0 / g if g > 0 else np.inf
     elif param == "beta":
@@ -586,9 +609,19 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
                         modes=(1, 2, 3), *, ds: float = 0.02, ds_max: float | None = None,
                         max_points: int = 400, tol: float = 1e-11, amplitude0: float = 1e-3,
                         refine_tol: float = 1e-12, max_modes: int = 1024,
-                        resolution_tol: float = 1e-12,
-                        progress: bool = False) -> BifurcationDiagram:
+                        resolution_tol: float = 1e-12, progress: bool = False,
+                        start=None) -> BifurcationDiagram:
     """Branches of stationary states bifurcating from rho = 1, with special points.
+
+    For an interaction that does not keep rho = 1 stationary (a weighted layer without
+    symmetry, a perceptron block, a potential), the diagram is the one branch through a
+    computed stationary state instead: :func:`meanfield.stationary_state` from ``start``
+    (a density guess; default rho = 1) at the lower bound, then followed over ``bounds``
+    in the full space, with folds and stability (``modes`` is ignored; the branch's
+    ``mode`` is the degree k <= 4 of the largest order parameter at the start, and its
+    amplitude that order parameter). Interactions that
+    commute with rotations but not reflections (a value matrix with a rotational part)
+    bifurcate into rotating waves, which this function does not follow: ValueError.
 
     Parameters
     ----------
@@ -637,6 +670,14 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
         raise ValueError(f"bounds must be finite with lo < hi, got {bounds}")
     if param in ("kappa", "noise") and lo <= 0:
         raise ValueError(f"bounds for {param} must be > 0, got {bounds}")
+    if not model.interaction.uniform_stationary:
+        return _diagram_from_state(model, basis, param, (lo, hi), start, ds=ds, ds_max=ds_max,
+                                   max_points=max_points, tol=tol, refine_tol=refine_tol,
+                                   max_modes=max_modes, resolution_tol=resolution_tol)
+    if model.interaction.symmetry != "O(d)":
+        raise ValueError(f"{model.kernel!r} commutes with rotations but not reflections: its "
+                         "branches from rho = 1 are rotating waves (relative equilibria), "
+                         "which bifurcation_diagram does not follow")
     modes = [int(k) for k in modes]
     if not modes or min(modes) < 1 or max(modes) > basis.max_degree:
         raise ValueError(f"modes must be integers in [1, {basis.max_degree}], got {modes}")
@@ -727,6 +768,53 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
     diag.first_order_transitions = _global_jumps(diag, crossings, uniform_stable)
     diag.wall_time = time.perf_counter() - start
     return diag
+
+
+def _diagram_from_state(model, basis, param, bounds, start, *, ds, ds_max, max_points, tol,
+                        refine_tol, max_modes, resolution_tol) -> BifurcationDiagram:
+    """The branch through a computed stationary state (see :func:`bifurcation_diagram`)."""
+    from .stationary import stationary_state
+
+    lo, hi = bounds
+    started = time.perf_counter()
+    for edge in (lo, hi):
+        model_at(model, param, edge).check_resolution(basis, resolution_tol)
+    guess = np.ones(basis.shape) if start is None else start
+    st = stationary_state(model_at(model, param, lo), basis, guess, tol=min(tol, 1e-12),
+                          stability=False)
+    amps = [abs(float(basis.amplitude(st.coeffs, k)))
+            for k in range(1, min(4, basis.max_degree) + 1)]
+    mode = 1 + int(np.argmax(amps)) if max(amps) > 1e-12 else 1
+    bs = BranchSystem(model, basis, param, mode=mode, full=True)
+    y0 = bs.y_of(st.coeffs, lo)
+    t0 = np.zeros(bs.n + 1)
+    t0[-1] = 1.0
+    ds_max = ds_max if ds_max is not None else 0.1 * (hi - lo) + 0.2
+    data, fl, _, msg = trace_branch(bs, y0, t0, mode, (lo, hi), ds=ds, ds_max=ds_max,
+                                    max_points=max_points, tol=tol, refine_tol=refine_tol,
+                                    max_modes=max_modes)
+    if not msg.startswith("reached the bound"):
+        warnings.warn(f"the branch stopped before the bounds: {msg}", stacklevel=3)
+    branch = Branch(mode=mode, param_name=param, param=np.array(data["param"]),
+                    amplitude=np.array(data["amplitude"]),
+                    free_energy=np.array(data["free_energy"]),
+                    stable=np.array(data["stable"], dtype=bool),
+                    morse_index=np.array(data["morse_index"], dtype=int),
+                    n_modes=np.array(data["n_modes"], dtype=int), coeffs=data["coeffs"],
+                    message=msg)
+    folds = []
+    for yf, b in fl:
+        cf = b.coeffs(yf)
+        folds.append(Fold(param=float(yf[-1]), mode=mode,
+                          amplitude=float(b.basis.amplitude(cf, mode)),
+                          free_energy=_free_energy_or_nan(model_at(model, param, float(yf[-1])),
+                                                          b.basis, b.basis.backward(cf))))
+    empty = np.array([])
+    return BifurcationDiagram(
+        model=model, param_name=param, bounds=(lo, hi), branches=[branch],
+        bifurcation_points=[], folds=folds, first_order_transitions=[], uniform_param=empty,
+        uniform_free_energy=empty, uniform_morse_index=np.array([], dtype=int),
+        wall_time=time.perf_counter() - started)
 
 
 def _global_jumps(diag: BifurcationDiagram, crossings: list[Transition],

@@ -54,8 +54,8 @@ class PotentialField(Interaction):
     def coefficients(self, basis) -> np.ndarray:
         """U expanded on the basis."""
         def build():
-            if hasattr(basis, "from_function"):
-                return basis.from_function(self.layer.U)
+            if hasattr(basis, "from_function"):  # grid values (the zonal basis checks U)
+                return basis.forward(basis.from_function(self.layer.U))
             vals = np.asarray(self.layer.U(basis.points.copy()), dtype=float)
             if vals.shape != basis.shape:
                 raise ValueError(f"U must return one value per point, shape {basis.shape}, "

@@ -87,7 +87,9 @@ def test_transport_conserves_mass_and_velocity_has_the_basis_layout(case):
     assert abs(ev.transport(c)[0]) < 1e-14
     assert ev.velocity(c).shape[1:] == basis.shape
     batch = np.stack([c, c])
-    assert np.allclose(ev.transport(batch)[1], ev.transport(c), rtol=0, atol=1e-14)
+    one = ev.transport(c)
+    # batched products take another BLAS path: round-off, times cond(A) ~ 300 for the heads
+    assert np.allclose(ev.transport(batch)[1], one, rtol=0, atol=1e-12 * np.abs(one).max())
 
 
 def test_linearization_is_the_derivative_of_the_transport(case):
@@ -104,7 +106,7 @@ def test_linearization_is_the_derivative_of_the_transport(case):
         exact = lin(dc)
         scale = np.max(np.abs(exact)) + 1e-300
         assert np.max(np.abs(exact - fd)) < 1e-8 * max(scale, 1.0)
-        assert np.allclose(batched[i], exact, rtol=0, atol=1e-13 * max(scale, 1.0))
+        assert np.allclose(batched[i], exact, rtol=0, atol=1e-12 * max(scale, 1.0))
 
 
 def test_declared_uniform_stationarity_holds(case):

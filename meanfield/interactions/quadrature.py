@@ -6,8 +6,9 @@ For the head e^{beta x^T A y} V y (A = Q^T K) and a density rho with real coordi
     W(x)   = int g(x, y) rho(y) d sigma(y),  g = (e^{beta x^T A y} - 1)/beta  (x^T A y at 0)
     u_a(x) = int e^{beta x^T A y} (V y)_a rho(y) d sigma(y),   a = 1..d
 
-are linear in r: their coordinates are G_a r with dense (n_c x n_c) matrices G_0..G_d,
-computed once per (head, basis) by quadrature on the basis grid:
+are linear in r: their coordinates are G_a r with dense (n_c x n_c) matrices G_0..G_d
+(two of them when A is invertible: :class:`DenseHead`), computed once per (head, basis) by
+quadrature on the basis grid:
 
     G_a[p, q] = coords_p( x -> int k_a(x, y) phi_q(y) d sigma(y) ),
 
@@ -16,8 +17,8 @@ int k_a(x, .) phi_q = |phi_q|^2 coords_q(forward k_a(x, .)): two batched forward
 of the kernel sampled on the grid. The grid integrates the kernel times a degree-lmax
 density to the kernel's tail beyond ~2 lmax, and the field is kept to degree lmax, so the
 result is spectrally accurate (identity weights reproduce the multiplier path to the
-kernel's coefficient at degree lmax + 1). Each step then costs d + 1 dense products and
-d + 1 backward transforms. USA: v = P_x u; SA: v = P_x u / (m + beta W), m the mass.
+kernel's coefficient at degree lmax + 1). Each step then costs two (or d + 1) dense
+products and as many backward transforms. USA: v = P_x u; SA: v = P_x u / (m + beta W), m the mass.
 
 Needs of the basis (docs/basis_interface.md): ``points``, ``forward`` as the orthogonal
 projection, ``to_real`` / ``from_real``, and ``tangent_from_cartesian`` (ambient vectors ->
@@ -67,10 +68,10 @@ def coordinate_norms(basis) -> np.ndarray:
     return out
 
 
-def operator_bytes(basis, dim: int) -> int:
-    """Memory of the dense operators (and of the largest temporary) for one head."""
+def operator_bytes(basis, n_fields: int) -> int:
+    """Memory of 1 + n_fields dense operators (and of the largest temporary) for one head."""
     n, N = basis.n_real + 1, int(np.prod(basis.shape))
-    return 8 * ((dim + 1) * n * n + 2 * N * n)
+    return 8 * ((n_fields + 1) * n * n + 2 * N * n)
 
 
 class AttentionHead(Interaction):
@@ -138,24 +139,40 @@ def _gradient_scale(A: np.ndarray, V: np.ndarray) -> float | None:
 
 
 class DenseHead(FieldEvaluator):
-    """The dense-operator evaluation of one head on one basis (module docstring)."""
+    """The dense-operator evaluation of one head on one basis (module docstring).
+
+    When A is invertible (condition number below ``MAX_CONDITION``) two operators suffice:
+    with W = int g(x, y) rho and R = int <x, A y> e^{beta <x, A y>} rho(y), the ambient
+    gradient of int e^{beta x^T A y} rho is beta (grad_S W + x R), so
+
+        int e^{beta x^T A y} y rho(y) d sigma(y) = A^{-1} (grad_S W + x R),
+
+    grad_S W taken spectrally (``basis.grad``). Otherwise the d components u_a are d
+    operators of their own.
+    """
+
+    MAX_CONDITION = 1e6
 
     def __init__(self, head: AttentionHead, basis) -> None:
         super().__init__(basis)
         if not hasattr(basis, "tangent_from_cartesian"):
             raise TypeError(f"{type(basis).__name__} cannot evaluate a weighted attention head "
                             "(it has no tangent_from_cartesian)")
-        need = operator_bytes(basis, head.dim)
+        self.head = head
+        self.reduced = bool(np.linalg.cond(head.A) < self.MAX_CONDITION)
+        n_ops = 2 if self.reduced else head.dim + 1
+        need = operator_bytes(basis, n_ops - 1)
         if need > MAX_OPERATOR_BYTES:
             raise MemoryError(
                 f"the dense operator of a weighted head on {basis!r} needs {need / 2**30:.1f} "
                 f"GiB (limit {MAX_OPERATOR_BYTES / 2**30:.0f} GiB); use fewer modes, or a head "
                 "with Q^T K and V multiples of the identity (diagonal multipliers)")
-        self.head = head
-        self.G = self._operators(head, basis)
+        self.G = self._operators(head, basis, self.reduced)
+        if self.reduced:
+            self.M = head.V @ np.linalg.inv(head.A)  # u = M (grad_S W + x R)
 
     @staticmethod
-    def _operators(head: AttentionHead, basis) -> np.ndarray:
+    def _operators(head: AttentionHead, basis, reduced: bool) -> np.ndarray:
         X = basis.points.reshape(-1, head.dim)
         N = X.shape[0]
         norms = coordinate_norms(basis)
@@ -163,14 +180,17 @@ class DenseHead(FieldEvaluator):
         VY = X @ head.V.T
         beta = head.beta
         n = norms.size
-        G = np.empty((head.dim + 1, n, n))
+        n_ops = 2 if reduced else head.dim + 1
+        G = np.empty((n_ops, n, n))
         step = max(1, BLOCK_BYTES // (8 * N))
-        for a in range(head.dim + 1):
+        for a in range(n_ops):
             P = np.empty((N, n))
             for lo in range(0, N, step):
                 t = XA[lo:lo + step] @ X.T  # x^T A y, (block, N)
                 if a == 0:
                     k = np.expm1(beta * t) / beta if beta != 0 else t
+                elif reduced:
+                    k = t * np.exp(beta * t)
                 else:
                     k = np.exp(beta * t) * VY[:, a - 1]
                 rows = basis.forward(k.reshape((k.shape[0],) + basis.shape))
@@ -179,28 +199,39 @@ class DenseHead(FieldEvaluator):
             G[a] = coords(basis, cols).T
         return G
 
-    def _fields(self, c: np.ndarray, comps: slice) -> np.ndarray:
+    def _apply(self, c: np.ndarray, ops: slice) -> np.ndarray:
+        """Coefficients of the operators' fields, (n_ops, *batch, *coeff_shape)."""
         r = coords(self.basis, c)
-        return self.basis.backward(from_coords(self.basis, np.einsum(
-            "apq,...q->a...p", self.G[comps], r)))
+        flat = r.reshape(-1, r.shape[-1])
+        out = np.matmul(flat, np.swapaxes(self.G[ops], 1, 2))  # (ops, B, n)
+        return from_coords(self.basis, out.reshape(out.shape[:1] + r.shape))
 
     def potential(self, c: np.ndarray) -> np.ndarray:
         """W = int g(x, y) rho(y) on the grid."""
-        return self._fields(c, slice(0, 1))[0]
+        return self.basis.backward(self._apply(c, slice(0, 1))[0])
 
-    def _tangent(self, u: np.ndarray) -> np.ndarray:
-        return self.basis.tangent_from_cartesian(np.moveaxis(u, 0, -1))
+    def _fields(self, c: np.ndarray, need_w: bool):
+        """(W on the grid or None, the ambient field u (*batch, *shape, d))."""
+        b = self.basis
+        if self.reduced:
+            wc, rc = self._apply(c, slice(0, 2))
+            grad = b.tangent_to_cartesian(b.grad(wc)) + b.backward(rc)[..., None] * b.points
+            u = grad @ self.M.T
+            return (b.backward(wc) if need_w else None), u
+        F = b.backward(self._apply(c, slice(0 if need_w else 1, None)))
+        u = np.moveaxis(F[1:] if need_w else F, 0, -1)
+        return (F[0] if need_w else None), u
 
     def _sa_parts(self, c: np.ndarray):
-        F = self._fields(c, slice(None))
+        W, u = self._fields(c, True)
         mass = coords(self.basis, c)[..., 0]
         mass = np.reshape(mass, np.shape(mass) + (1,) * len(self.basis.shape))
-        D = floored(self.basis, mass + self.head.beta * F[0])
-        return self._tangent(F[1:]), D
+        D = floored(self.basis, mass + self.head.beta * W)
+        return self.basis.tangent_from_cartesian(u), D
 
     def velocity(self, c: np.ndarray) -> np.ndarray:
         if self.head.dynamics == "usa":
-            return self._tangent(self._fields(c, slice(1, None)))
+            return self.basis.tangent_from_cartesian(self._fields(c, False)[1])
         pu, D = self._sa_parts(c)
         v = pu / D
         cap = self.head.value_norm
@@ -213,16 +244,17 @@ class DenseHead(FieldEvaluator):
         return pu / D
 
     def velocity_derivative(self, c: np.ndarray) -> Callable:
+        tangent = self.basis.tangent_from_cartesian
         if self.head.dynamics == "usa":
-            return lambda dc: self._tangent(self._fields(dc, slice(1, None)))
+            return lambda dc: tangent(self._fields(dc, False)[1])
         pu, D = self._sa_parts(c)
         nb = len(self.basis.shape)
 
         def dv(dc: np.ndarray) -> np.ndarray:
-            dF = self._fields(dc, slice(None))
+            dW, du = self._fields(dc, True)
             dm = coords(self.basis, dc)[..., 0]
-            dD = np.reshape(dm, np.shape(dm) + (1,) * nb) + self.head.beta * dF[0]
-            return self._tangent(dF[1:]) / D - pu * dD / D**2
+            dD = np.reshape(dm, np.shape(dm) + (1,) * nb) + self.head.beta * dW
+            return tangent(du) / D - pu * dD / D**2
         return dv
 
 

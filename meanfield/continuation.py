@@ -719,7 +719,7 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
                               "diagram is incomplete beyond that point", stacklevel=2)
             # prepend the bifurcation point itself (amplitude 0)
             m_k = model_at(model, param, p_k)
-            f_unif = float(free_energy(m_k, basis, np.ones(basis.shape)))
+            f_unif = _free_energy_or_nan(m_k, basis, np.ones(basis.shape))
             stab0 = linear_stability(m_k, basis, bs.coeffs(y0))
             branch = Branch(
                 mode=k, param_name=param,
@@ -735,9 +735,9 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
                 cf = b.coeffs(yf)
                 folds.append(Fold(param=float(yf[-1]), mode=k,
                                   amplitude=float(b.basis.amplitude(cf, k)),
-                                  free_energy=float(free_energy(
+                                  free_energy=_free_energy_or_nan(
                                       model_at(model, param, float(yf[-1])), b.basis,
-                                      b.basis.backward(cf)))))
+                                      b.basis.backward(cf))))
             for yc, b in cr:
                 cc = b.coeffs(yc)
                 stab = linear_stability(model_at(model, param, float(yc[-1])), b.basis, cc)
@@ -753,7 +753,7 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
     f_u, morse_u = [], []
     for p in grid:
         m_p = model_at(model, param, float(p))
-        f_u.append(float(free_energy(m_p, basis, np.ones(basis.shape))))
+        f_u.append(_free_energy_or_nan(m_p, basis, np.ones(basis.shape)))
         rates = m_p.growth_rates(basis.max_degree)[basis.real_degrees]  # one per direction
         morse_u.append(int(np.sum(rates > 1e-12)))
     diag = BifurcationDiagram(

@@ -101,8 +101,13 @@ class AttentionHead(Interaction):
         return cached(basis, ("head", self.token, self.dynamics, self.dim),
                       lambda: DenseHead(self, basis))
 
+    @property
+    def reports_energy(self) -> bool:
+        """USA's functional is also reported under SA (as for the isotropic SA kernel)."""
+        return self.value_scale is not None
+
     def energy(self, basis, c: np.ndarray) -> np.ndarray:
-        if not self.has_free_energy:
+        if not self.reports_energy:
             return super().energy(basis, c)
         W = self.evaluator(basis).potential(c)
         return 0.5 * self.value_scale * basis.integrate(basis.backward(c) * W)

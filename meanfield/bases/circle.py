@@ -56,6 +56,7 @@ class CircleBasis:
 
     dim = 2
     coeff_dtype = np.complex128
+    is_zonal = False
 
     def __init__(self, n_modes: int, dealias: float = 1.5, fft: str = "auto") -> None:
         if isinstance(n_modes, bool) or not isinstance(n_modes, int | np.integer):
@@ -178,6 +179,25 @@ class CircleBasis:
         out = self.fft.irfft(c, self.grid_size)
         out *= self.grid_size
         return out
+
+    def from_function(self, f) -> np.ndarray:
+        """Grid values of a function f(x) of points x (..., 2) on the circle.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b = mf.CircleBasis(8)
+        >>> bool(np.allclose(b.from_function(lambda x: x[..., 0]), np.cos(b.grid)))
+        True
+        """
+        if not callable(f):
+            raise TypeError("f must be a callable of points x with shape (..., 2)")
+        vals = np.asarray(f(self.points.copy()), dtype=float)
+        if vals.shape != self.shape:
+            raise ValueError(f"f must return one value per point, shape {self.shape}, got "
+                             f"{vals.shape}")
+        return vals
 
     def evaluate(self, c: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """Evaluate the series with coefficients c (n_modes,) at arbitrary angles.

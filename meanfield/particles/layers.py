@@ -29,13 +29,14 @@ MAX_BYTES = 4 << 30
 
 def _head_field(layer: AttentionLayer, x: np.ndarray, dynamics: str) -> np.ndarray:
     A, V = layer.matrices(x.shape[-1])
-    s = layer.beta * np.einsum("...id,de,...je->...ij", x, A, x)
+    s = layer.beta * ((x @ A) @ np.swapaxes(x, -1, -2))  # beta x_i^T A x_j
     if dynamics == "sa":
         s -= s.max(axis=-1, keepdims=True)
         w = np.exp(s)
         w /= w.sum(axis=-1, keepdims=True)
     else:
-        w = np.exp(s) / x.shape[-2]
+        w = np.exp(s, out=s)
+        w /= x.shape[-2]
     return w @ (x @ V.T)
 
 

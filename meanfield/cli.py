@@ -238,7 +238,13 @@ def run_particles(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if args.dim < 2:
         raise ValueError(f"--dim must be >= 2, got {args.dim}")
+    outside = [t for t in args.times or () if not 0.0 <= t <= args.t_final]
+    if outside:
+        raise ValueError(f"--times must lie in [0, t_final={args.t_final:g}], got "
+                         + ", ".join(f"{t:g}" for t in outside))
     t_eval = np.linspace(0.0, args.t_final, args.saves)
+    if args.times and args.dim >= 3:  # the scatter panels show exactly the requested times
+        t_eval = np.union1d(t_eval, np.asarray(args.times, dtype=float))
     extra = {}
     if args.init == "vonmises":
         extra["concentration"] = args.concentration
@@ -248,10 +254,14 @@ def run_particles(args) -> int:
               "mix-ln": lambda: MixLN(t_switch=args.t_switch)}.get(
         args.normalization, lambda: normalization_scheme(args.normalization))()
     t0 = time.perf_counter()
-    ps = simulate_particles(beta=args.beta, kappa=args.kappa, dynamics=args.dynamics,
-                            dim=args.dim, n=args.n, init=args.init, t_final=args.t_final,
-                            dt=args.dt, t_eval=t_eval, seed=args.seed, method=args.method,
-                            normalization=scheme, progress=not args.no_progress, **extra)
+    try:
+        ps = simulate_particles(beta=args.beta, kappa=args.kappa, dynamics=args.dynamics,
+                                dim=args.dim, n=args.n, init=args.init, t_final=args.t_final,
+                                dt=args.dt, t_eval=t_eval, seed=args.seed, method=args.method,
+                                normalization=scheme, progress=not args.no_progress, **extra)
+    except MemoryError as err:
+        raise MemoryError(f"{err} (on the command line: fewer --saves, a smaller --n or "
+                          "--dim, or 'meanfield sweep particles' for ensembles)") from None
     wall = time.perf_counter() - t0
     obs = dict(order_parameter=ps.order_parameter(), mean_inner_product=ps.mean_inner_product()
                if ps.n > 1 else np.zeros(ps.t.size))
@@ -396,8 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--cluster-tol", type=_positive(float), default=1e-2)
     pa.add_argument("--out", default="results")
     pa.add_argument("--no-progress", action="store_true")
-    from .sweep.command import add_sweep_parser
+    from .sweep.command import _NEGATIVE_VALUE, add_sweep_parser
 
+    for sp_ in (p, d, b, ph, va, sy, pa):  # "--range -1:2" is a value, not an option
+        sp_._negative_number_matcher = _NEGATIVE_VALUE
     add_sweep_parser(sub)
     return parser
 
@@ -487,10 +499,33 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "out", None) is not None:
+            _check_out(args.out)
         return COMMANDS[args.command](args)
-    except (ValueError, OverflowError) as err:
+    except (ValueError, OverflowError, MemoryError) as err:
         print(f"meanfield: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a write that failed after the checks (disk full, permissions)
+        print(f"meanfield: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _check_out(out) -> Path:
+    """Create the output folder ``--out`` up front (before any computation); ValueError if
+    it is a file, cannot be created, or is not writable."""
+    import os
+
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {out}: is a file, not a folder; give a folder for the results")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"--out {out}: cannot create the output folder "
+                         f"({err.strerror or err})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: the folder is not writable")
+    return path
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,6 +29,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
+from ._validate import (
+    check_basis,
+    check_bounds,
+    check_int,
+    check_model,
+    check_modes,
+    check_positive,
+    check_real,
+)
 from .diagram import BifurcationDiagram, BifurcationPoint, Branch, Fold, Transition
 from .free_energy import free_energy
 from .interactions.layers import Layer
@@ -415,8 +424,8 @@ def bifurcation_points_of_uniform(model, basis, param: str, bounds, k: int,
     >>> bool(abs(k1 - 3.0 / iv(1, 3.0)) < 1e-12)
     True
     """
-    lo, hi = bounds
-    grid = np.linspace(lo, hi, n_scan)
+    lo, hi = check_bounds(bounds)
+    grid = np.linspace(lo, hi, check_int(n_scan, "n_scan", 2))
     vals = np.array([uniform_growth_rate(model, basis, param, k, p) for p in grid])
     roots = [float(p) for p, v in zip(grid, vals, strict=True) if v == 0.0]
     for i in np.nonzero(vals[:-1] * vals[1:] < 0)[0]:
@@ -480,6 +489,20 @@ def _record(branch: dict, bs: BranchSystem, y: np.ndarray, k: int) -> None:
     branch["coeffs"].append(c)
 
 
+def _check_steps(ds, ds_max, max_points, ds_min=None):
+    """ds: finite and nonzero (its sign picks the direction); ds_max, ds_min: > 0 or None;
+    max_points: an integer >= 2."""
+    ds = check_real(ds, "ds")
+    if not (np.isfinite(ds) and ds != 0):
+        raise ValueError(f"ds must be a finite nonzero number (the first arclength step; its "
+                         f"sign picks the direction), got {ds!r}")
+    if ds_max is not None:
+        ds_max = check_positive(ds_max, "ds_max")
+    if ds_min is not None:
+        ds_min = check_positive(ds_min, "ds_min")
+    return ds, ds_max, check_int(max_points, "max_points", 2)
+
+
 def trace_branch(bs: BranchSystem, y0: np.ndarray, t0: np.ndarray, k: int, bounds, *,
                  ds: float = 0.02, ds_min: float = 1e-6, ds_max: float = 0.2,
                  max_points: int = 400, tol: float = 1e-11, refine_tol: float = 1e-12,
@@ -503,7 +526,9 @@ def trace_branch(bs: BranchSystem, y0: np.ndarray, t0: np.ndarray, k: int, bound
     >>> br.mode, br.message
     (1, 'reached the bound kappa=1')
     """
-    lo, hi = bounds
+    lo, hi = check_bounds(bounds)
+    ds, ds_max, max_points = _check_steps(ds, ds_max, max_points, ds_min)
+    tol, refine_tol = check_positive(tol, "tol"), check_positive(refine_tol, "refine_tol")
     branch = {key: [] for key in ("param", "amplitude", "free_energy", "stable",
                                   "morse_index", "n_modes", "coeffs")}
     folds, crossings = [], []
@@ -663,11 +688,16 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
     >>> round(d.folds[0].param, 10)
     0.7502601061
     """
+    check_model(model)
+    check_basis(basis)
     if param not in PARAMS:
         raise ValueError(f"param must be one of {PARAMS}, got {param!r}")
-    lo, hi = (float(b) for b in bounds)
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"bounds must be finite with lo < hi, got {bounds}")
+    lo, hi = check_bounds(bounds)
+    ds, ds_max, max_points = _check_steps(ds, ds_max, max_points)
+    tol, refine_tol = check_positive(tol, "tol"), check_positive(refine_tol, "refine_tol")
+    resolution_tol = check_positive(resolution_tol, "resolution_tol")
+    amplitude0 = check_positive(amplitude0, "amplitude0")
+    max_modes = check_int(max_modes, "max_modes", 2)
     if param in ("kappa", "noise") and lo <= 0:
         raise ValueError(f"bounds for {param} must be > 0, got {bounds}")
     if not model.interaction.uniform_stationary:
@@ -678,9 +708,7 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
         raise ValueError(f"{model.kernel!r} commutes with rotations but not reflections: its "
                          "branches from rho = 1 are rotating waves (relative equilibria), "
                          "which bifurcation_diagram does not follow")
-    modes = [int(k) for k in modes]
-    if not modes or min(modes) < 1 or max(modes) > basis.max_degree:
-        raise ValueError(f"modes must be integers in [1, {basis.max_degree}], got {modes}")
+    modes = check_modes(modes, basis.max_degree)
     for edge in (lo, hi):  # the kernel must be resolved over the whole parameter range
         model_at(model, param, edge).check_resolution(basis, resolution_tol)
     ds_max = ds_max if ds_max is not None else 0.1 * (hi - lo) + 0.2
@@ -862,7 +890,9 @@ def first_bifurcation(model, basis=None, amplitude: float = 1e-2) -> Bifurcation
     >>> bp.kind, round(bp.param, 10), bool(abs(bp.param - bp.closed_form) < 1e-12)
     ('subcritical', 0.7588462084, True)
     """
+    check_model(model)
     basis = basis if basis is not None else _circle_basis_for(model)
+    check_basis(basis)
     guess = _closed_form_threshold(model, "kappa", 1)
     if not np.isfinite(guess) or guess <= 0:
         raise ValueError(f"mode 1 of the uniform state never destabilizes for {model.kernel!r}")

@@ -15,6 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import io
+from ._validate import (
+    check_basis,
+    check_int,
+    check_model,
+    check_positive,
+    check_real,
+    real_grid_values,
+)
 from .free_energy import entropy, interaction_energy
 from .progress import ProgressBar
 from .timestepping import STEPPERS, StepController, get_stepper, integrate
@@ -235,7 +243,7 @@ class Solution:
 def _prepare_rho0(basis, rho0, normalize: bool) -> np.ndarray:
     if callable(rho0):
         rho0 = rho0(basis.grid)
-    rho0 = np.asarray(rho0, dtype=float)
+    rho0 = real_grid_values(rho0, "rho0")
     if rho0.shape != basis.shape:
         raise ValueError(f"rho0 must hold grid values of shape {basis.shape} "
                          f"(basis.grid), got shape {rho0.shape}")
@@ -340,9 +348,17 @@ def evolve(model, basis, rho0, t_final: float, t_eval=None, *, method: str = "et
     >>> sol.status, round(float(sol.amplitude(1)[-1]), 6)  # the 1-cluster state
     ('success', 0.911615)
     """
+    check_model(model)
+    check_basis(basis)
     if method not in STEPPERS:
         get_stepper(method)  # raises with the list of registered schemes
-    if dt is not None and not (np.isfinite(dt) and dt > 0):
+    rtol = check_positive(rtol, "rtol")
+    atol = check_positive(atol, "atol", allow_zero=True)
+    resolution_tol = check_positive(resolution_tol, "resolution_tol")
+    positivity_tol = check_positive(positivity_tol, "positivity_tol", allow_zero=True)
+    max_steps = check_int(max_steps, "max_steps")
+    t_final = check_real(t_final, "t_final")
+    if dt is not None and not (np.isfinite(check_real(dt, "dt")) and dt > 0):
         raise ValueError(f"dt must be finite and > 0, got {dt}")
     if adaptive is None:
         adaptive = dt is None

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validate import check_basis, check_model, real_grid_values
+
 
 def _as_grid(basis, rho) -> np.ndarray:
-    rho = np.asarray(rho, dtype=float)
+    check_basis(basis)
+    rho = real_grid_values(rho, "rho")
     if rho.shape[-len(basis.shape):] != basis.shape:
         raise ValueError(f"rho must have grid shape {basis.shape} (trailing), got {rho.shape}")
     if not np.all(np.isfinite(rho)):
@@ -39,6 +42,7 @@ def interaction_energy(model, basis, rho) -> np.ndarray:
     >>> bool(np.isclose(e, g0 / 2))
     True
     """
+    check_model(model)
     rho = _as_grid(basis, rho)
     model._check_basis(basis)
     if not model.interaction.reports_energy:
@@ -93,7 +97,9 @@ def free_energy(model, basis, rho) -> np.ndarray:
     >>> bool(np.isclose(mf.free_energy(model, basis, np.ones(basis.shape)), -g0 / 2))
     True
     """
-    mass = basis.integrate(_as_grid(basis, rho))
+    check_model(model)
+    rho = _as_grid(basis, rho)
+    mass = basis.integrate(rho)
     if np.any(np.abs(mass - 1.0) > 1e-8):
         raise ValueError(f"rho must have mass 1 w.r.t. sigma, got {np.ravel(mass)[:3]} "
                          "(normalize it, or convert with CircleBasis.from_dtheta)")

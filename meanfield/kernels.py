@@ -369,8 +369,10 @@ class AttentionKernel(Kernel):
 
     Raises
     ------
+    TypeError
+        If ``beta`` is not a real number (a string, complex, None).
     ValueError
-        If ``beta`` is not a finite real number.
+        If ``beta`` is not finite.
 
     Examples
     --------
@@ -383,7 +385,8 @@ class AttentionKernel(Kernel):
 
     def __init__(self, beta: float):
         if isinstance(beta, bool) or not isinstance(beta, numbers.Real):
-            raise ValueError(f"beta must be a finite real number, got {beta!r}")
+            raise TypeError(f"beta must be a finite real number, got {beta!r} "
+                            f"({type(beta).__name__})")
         beta = float(beta)
         if not math.isfinite(beta):
             raise ValueError(f"beta must be a finite real number, got {beta!r}")

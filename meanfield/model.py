@@ -61,10 +61,10 @@ class MeanFieldModel:
         if not isinstance(kernel, Kernel | Layer):
             raise TypeError("kernel must be a meanfield Kernel or a layer (AttentionLayer, "
                             f"MultiHead, Perceptron, ...), got {type(kernel).__name__}")
-        try:
-            kappa = float(kappa)
-        except (TypeError, ValueError):
-            raise TypeError(f"kappa must be a positive number or inf, got {kappa!r}") from None
+        if isinstance(kappa, str | bytes | bool) or not isinstance(
+                kappa, int | float | np.integer | np.floating):
+            raise TypeError(f"kappa must be a positive number or inf, got {kappa!r}")
+        kappa = float(kappa)
         if np.isnan(kappa) or kappa <= 0:
             raise ValueError(
                 f"kappa must be > 0 (inverse noise level; inf = no noise), got {kappa}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._validate import check_basis, check_int, check_model, check_positive, real_grid_values
 from .free_energy import free_energy as _free_energy
 from .model import _floored
 
@@ -35,6 +36,8 @@ def gibbs_exponent(model, basis, rho) -> np.ndarray:
     >>> phi.shape, float(np.ptp(phi))
     ((96,), 0.0)
     """
+    check_model(model)
+    check_basis(basis)
     if np.isinf(model.kappa):
         raise ValueError("stationary states need noise: kappa must be finite (kappa=inf has "
                          "no Gibbs fixed point; the noiseless flow concentrates to Diracs)")
@@ -42,7 +45,7 @@ def gibbs_exponent(model, basis, rho) -> np.ndarray:
         raise ValueError(f"{model.kernel!r} has no Gibbs map (only the isotropic kernels do); "
                          "its stationary states solve the right-hand side = 0 "
                          "(meanfield.stationary_state)")
-    rho = np.asarray(rho, dtype=float)
+    rho = real_grid_values(rho, "rho")
     c = basis.forward(rho)
     if model.dynamics == "usa":
         return model.kappa * basis.backward(model.potential_multiplier(basis) * c)
@@ -402,7 +405,7 @@ def _guess_coeffs(basis, guess) -> np.ndarray:
     if g.shape == basis.coeff_shape and np.iscomplexobj(g) == np.iscomplexobj(
             np.zeros(1, basis.coeff_dtype)) and g.shape != basis.shape:
         return g.astype(basis.coeff_dtype)
-    g = np.asarray(g, dtype=float)
+    g = real_grid_values(g, "guess")
     if g.shape != basis.shape:
         raise ValueError(f"guess must be a density on basis.grid of shape {basis.shape}, "
                          f"got shape {g.shape}")
@@ -465,6 +468,10 @@ def stationary_state(model, basis, guess, *, symmetric: bool | None = None, peri
     >>> round(st.amplitude(1), 8), st.stable
     (0.91161504, True)
     """
+    check_model(model)
+    check_basis(basis)
+    tol = check_positive(tol, "tol")
+    max_iter = check_int(max_iter, "max_iter")
     if np.isinf(model.kappa):
         raise ValueError("stationary states need noise: kappa must be finite")
     reflective = model.interaction.symmetry == "O(d)"
@@ -478,6 +485,11 @@ def stationary_state(model, basis, guess, *, symmetric: bool | None = None, peri
         raise ValueError(f"period={period} needs an interaction that commutes with rotations; "
                          f"{model.kernel!r} does not")
     mask = basis.subspace_mask(symmetric=symmetric, period=period)
+    if not np.any(mask):
+        raise ValueError(f"period={period} leaves no unknowns in {basis!r}: a 2 pi/period-"
+                         "periodic state has modes only at multiples of period, and the "
+                         f"basis's highest degree is {basis.max_degree}; use period in "
+                         f"[1, {basis.max_degree}] or more modes")
     system = (_SymbolicSystem(model, basis, mask, period) if symbolic
               else _System(model, basis, mask))
     c0 = _guess_coeffs(basis, guess)
@@ -534,6 +546,9 @@ def linear_stability(model, basis, coeffs, tol: float = 1e-9) -> Stability:
     >>> stab.stable, stab.morse_index, round(float(stab.leading(1)[0].real), 6)
     (True, 0, -0.68221)
     """
+    check_model(model)
+    check_basis(basis)
+    tol = check_positive(tol, "tol")
     c = np.asarray(coeffs)
     lin = model.linearization(basis, c)
     symmetry = model.interaction.symmetry

@@ -34,6 +34,8 @@ I_2(beta)/I_1(beta) = 1/2 (beta_* = 2.4469...); on S^{d-1}: at r_2 = 1/d.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -47,6 +49,10 @@ beta = sp.Symbol("beta", real=True)
 t = sp.Symbol("t", real=True)
 
 KERNEL_NAMES = ("attention", "kuramoto", "generic")
+#: the attention kernel's Bessel coefficients I_{l+d/2-1} are handled exactly up to this dim
+#: (sympy's simplification grows fast with d: ~1-6 s for a normal form at d = 40, minutes
+#: beyond 50, a RecursionError at d = 10^6); polynomial kernels have no such limit
+MAX_BESSEL_DIM = 40
 
 
 # ---------------------------------------------------------------------------------------
@@ -78,8 +84,12 @@ def gegenbauer(l: int, dim: int) -> sp.Poly:
     dim = _check_dim(dim)
     if l == 0:
         return sp.Poly(1, t, domain="QQ")
+    if isinstance(l, bool) or not isinstance(l, int | np.integer) or l < 0:
+        raise ValueError(f"l must be an integer >= 0, got {l!r}")
     if l == 1:
         return sp.Poly(t, t, domain="QQ")
+    for j in range(2, l - 1, 32):  # fill the cache bottom-up: no recursion deeper than 32
+        gegenbauer(j, dim)
     p_prev, p = gegenbauer(l - 2, dim), gegenbauer(l - 1, dim)
     m = l - 1
     return (sp.Poly(sp.Rational(2 * m + dim - 2, m + dim - 2) * t, t) * p
@@ -160,9 +170,21 @@ def kernel_coefficients(kernel, lmax: int, dim: int = 2) -> list[sp.Expr]:
     [1/2, 0, 1/2]
     """
     dim = _check_dim(dim)
+    if isinstance(lmax, bool) or not isinstance(lmax, int | np.integer) or lmax < 0:
+        raise ValueError(f"lmax must be an integer >= 0, got {lmax!r}")
     if isinstance(kernel, str):
         if kernel not in KERNEL_NAMES:
             raise ValueError(f"kernel must be one of {KERNEL_NAMES} or a Kernel, got {kernel!r}")
+    bessel = ((isinstance(kernel, str) and kernel == "attention")
+              or (isinstance(kernel, AttentionKernel) and kernel.beta != 0))
+    if bessel and dim > MAX_BESSEL_DIM:
+        raise ValueError(
+            f"dim={dim} is beyond meanfield.symbolic.MAX_BESSEL_DIM = {MAX_BESSEL_DIM} for the "
+            "attention kernel (sympy simplifies its Bessel coefficients I_(l+d/2-1) exactly, "
+            "at a cost growing fast with dim); use dim <= "
+            f"{MAX_BESSEL_DIM}, or the numeric AttentionKernel(beta).threshold(l, dim) and "
+            "continuation.first_bifurcation(model, ZonalBasis(dim, lmax)) for larger dim")
+    if isinstance(kernel, str):
         if kernel == "attention":
             return [_attention_g(l, dim, beta) for l in range(lmax + 1)]
         if kernel == "kuramoto":
@@ -519,6 +541,9 @@ class NormalForm:
         >>> nf.kind(beta=2.0), nf.kind(beta=3.0)
         ('supercritical', 'subcritical')
         """
+        for name, v in values.items():
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+                raise ValueError(f"kind() needs finite real parameter values: {name}={v!r}")
         subs = {p: values[p.name] for p in self.params if p.name in values}
         missing = [p.name for p in self.params if p.name not in values and p != kappa]
         if missing:

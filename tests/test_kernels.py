@@ -221,9 +221,9 @@ def test_errors():
         AttentionKernel(float("nan"))
     with pytest.raises(ValueError, match="beta"):
         AttentionKernel(float("inf"))
-    with pytest.raises(ValueError, match="beta"):
+    with pytest.raises(TypeError, match="beta"):
         AttentionKernel(1 + 2j)
-    with pytest.raises(ValueError, match="beta"):
+    with pytest.raises(TypeError, match="beta"):
         AttentionKernel("3")
     k = AttentionKernel(1.0)
     with pytest.raises(ValueError, match=r"lmax must be an integer >= 0"):

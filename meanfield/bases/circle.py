@@ -19,6 +19,12 @@ import numpy as np
 
 from ._fft import get_fft
 
+#: largest grid a CircleBasis builds (2**24 points: n_modes <= 5592405 at dealias 1.5, about
+#: 1 GiB of basis arrays and seconds to build); larger requests are refused up front
+MAX_GRID_SIZE = 1 << 24
+#: bytes per grid point of the arrays a CircleBasis holds (grid, points, weights, frame)
+_BYTES_PER_POINT = 8 * 6 + 1
+
 
 class CircleBasis:
     """Pseudo-spectral Fourier basis on the circle.
@@ -26,7 +32,8 @@ class CircleBasis:
     Parameters
     ----------
     n_modes : int
-        Number of nonnegative wavenumbers kept: k = 0, ..., n_modes - 1 (>= 2).
+        Number of nonnegative wavenumbers kept: k = 0, ..., n_modes - 1 (>= 2). A grid
+        beyond ``MAX_GRID_SIZE`` points raises MemoryError up front.
     dealias : float
         Grid size factor: the grid has the smallest even number of points
         >= 2 * dealias * n_modes (1.5, the default, removes aliasing from quadratic
@@ -69,6 +76,15 @@ class CircleBasis:
         self.dealias = float(dealias)
         n = math.ceil(2 * self.dealias * self.n_modes - 1e-9)
         self.grid_size = n + (n % 2)
+        if self.grid_size > MAX_GRID_SIZE:
+            most = int((MAX_GRID_SIZE + 1e-9) / (2 * self.dealias))
+            raise MemoryError(
+                f"CircleBasis(n_modes={n_modes}, dealias={self.dealias:g}) needs a grid of "
+                f"{self.grid_size} points (~{self.grid_size * _BYTES_PER_POINT / 2**30:.3g} GiB "
+                "for the basis alone, several times that for a run), beyond "
+                f"meanfield.bases.circle.MAX_GRID_SIZE = {MAX_GRID_SIZE}: use n_modes <= "
+                f"{most} (the kernel needs model.required_degree(1e-12) + 1 modes), or "
+                "simulate_particles with method='spectral' for very concentrated states")
         self.fft = get_fft(fft)
         self.grid = 2 * np.pi * np.arange(self.grid_size) / self.grid_size
         self.points = np.stack([np.cos(self.grid), np.sin(self.grid)], axis=-1)

@@ -73,6 +73,12 @@ from scipy.special import roots_legendre
 
 _SHT = ducc0.sht.experimental
 _GEOM = "GL"
+#: largest grid (ntheta * nphi points) a SphereBasis builds: 2**23 points, lmax <= ~1360 at
+#: dealias 1.5 (about 1 GiB of basis arrays, seconds to build, a transform per ~0.1 s);
+#: larger requests are refused up front
+MAX_GRID_POINTS = 1 << 23
+#: bytes per grid point of the arrays a SphereBasis holds (grid, points, weights, frames)
+_BYTES_PER_POINT = 8 * 14 + 1
 
 
 def _check_int(value, name: str, minimum: int, what: str) -> int:
@@ -128,7 +134,8 @@ class SphereBasis(RealOrthonormalSeries):
     Parameters
     ----------
     lmax : int
-        Highest degree kept (>= 1); (lmax + 1)^2 real coefficients.
+        Highest degree kept (>= 1); (lmax + 1)^2 real coefficients. A grid beyond
+        ``MAX_GRID_POINTS`` points raises MemoryError up front.
     dealias : float
         Grid factor (>= 1): ntheta = ceil(dealias (lmax + 1)), nphi >= 2 dealias lmax + 1
         (FFT-friendly). 1.5 (default) integrates the quadratic USA flux exactly.
@@ -177,6 +184,20 @@ class SphereBasis(RealOrthonormalSeries):
         self.nthreads = _check_int(nthreads, "nthreads", 0, "0 = all hardware threads")
         L = self.lmax
         self.ntheta = max(L + 1, math.ceil(dealias * (L + 1) - 1e-9))
+        n_points = self.ntheta * max(2 * L + 1, math.ceil(2 * dealias * L - 1e-9) + 1)
+        if n_points > MAX_GRID_POINTS:  # before good_size / roots_legendre (minutes for 10^5)
+            most = int(math.sqrt(MAX_GRID_POINTS / (2 * dealias * dealias)))
+            while most > 1 and (max(most + 1, math.ceil(dealias * (most + 1) - 1e-9))
+                                * (math.ceil(2 * dealias * most - 1e-9) + 1) > MAX_GRID_POINTS):
+                most -= 1
+            raise MemoryError(
+                f"SphereBasis(lmax={L}, dealias={dealias:g}) needs a grid of at least "
+                f"{self.ntheta} x {n_points // self.ntheta} = {n_points} points "
+                f"(~{n_points * _BYTES_PER_POINT / 2**30:.3g} GiB for the basis alone, several "
+                "times that for a run), beyond meanfield.bases.sphere.MAX_GRID_POINTS = "
+                f"{MAX_GRID_POINTS}: use lmax <= {most} (the kernel needs "
+                "model.required_degree(1e-12)), a ZonalBasis(3, lmax) for zonal densities, or "
+                "simulate_particles(dim=3, method='spectral')")
         self.nphi = int(ducc0.fft.good_size(max(2 * L + 1, math.ceil(2 * dealias * L - 1e-9) + 1)))
         x, _ = roots_legendre(self.ntheta)
         self.theta = np.arccos(x[::-1])  # ring 0 nearest the north pole (ducc0 order)

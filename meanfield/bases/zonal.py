@@ -62,6 +62,11 @@ from ._real import RealOrthonormalSeries
 
 _EVEN = slice(0, None, 2)
 _ODD = slice(1, None, 2)
+#: largest dense operator (n_nodes x (lmax + 1) entries) a ZonalBasis builds: 2**24 entries,
+#: lmax <= 3343 at dealias 1.5 (about 1.5 GiB for its ~10 operators, seconds to build);
+#: larger requests are refused up front
+MAX_OPERATOR_ENTRIES = 1 << 24
+_OPERATORS = 11  # dense n_nodes x (lmax + 1) float64 arrays alive while building
 
 
 def _check_int(value, name: str, minimum: int, what: str) -> int:
@@ -242,7 +247,8 @@ class ZonalBasis(RealOrthonormalSeries):
         Ambient dimension d >= 2 (d = 2: even densities on the circle; d = 3: axisymmetric
         densities on S^2).
     lmax : int
-        Highest degree kept (>= 1); coefficients b_0..b_lmax.
+        Highest degree kept (>= 1); coefficients b_0..b_lmax. Operators beyond
+        ``MAX_OPERATOR_ENTRIES`` entries raise MemoryError up front.
     dealias : float
         Number of Gauss nodes = ceil(dealias * (lmax + 1)) (>= 1; the default 1.5
         integrates the quadratic USA flux exactly).
@@ -289,6 +295,19 @@ class ZonalBasis(RealOrthonormalSeries):
             raise ValueError(f"dealias must be a finite number >= 1, got {dealias}")
         self.dealias = dealias
         n = max(self.lmax + 1, math.ceil(dealias * (self.lmax + 1) - 1e-9))
+        if n * (self.lmax + 1) > MAX_OPERATOR_ENTRIES:
+            most = int(math.sqrt(MAX_OPERATOR_ENTRIES / dealias)) - 1
+            while most > 1 and math.ceil(dealias * (most + 1) - 1e-9) * (most + 1) \
+                    > MAX_OPERATOR_ENTRIES:
+                most -= 1
+            raise MemoryError(
+                f"ZonalBasis(dim={self.dim}, lmax={self.lmax}, dealias={dealias:g}) needs dense "
+                f"{n} x {self.lmax + 1} operators (~"
+                f"{_OPERATORS * 8 * n * (self.lmax + 1) / 2**30:.3g} GiB), beyond "
+                "meanfield.bases.zonal.MAX_OPERATOR_ENTRIES = "
+                f"{MAX_OPERATOR_ENTRIES} entries: use lmax <= {most} (the kernel needs "
+                "model.required_degree(1e-12)), or simulate_particles for very concentrated "
+                "states")
         self.n_nodes = n
         t, log_w = gauss_gegenbauer(n, self.dim)
         self.grid = t

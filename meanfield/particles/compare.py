@@ -38,6 +38,7 @@ import numpy as np
 from scipy import stats
 
 from .. import io
+from .._validate import check_modes
 from ..bases.zonal import gauss_gegenbauer, log_harmonic_dimension, orthonormal_gegenbauer
 from .simulate import simulate_particles
 
@@ -48,6 +49,8 @@ __all__ = ["compare", "Comparison", "convergence_study", "ConvergenceStudy",
 
 AMPLITUDES = ("|rho_1|", "|rho_2|", "|rho_3|")
 COS = "<cos theta>"
+#: highest mode of :func:`gibbs_structure_factor` (its quadrature grows with the mode)
+MAX_STRUCTURE_MODE = 1000
 
 
 # ---------------------------------------------------------------------------------------
@@ -642,7 +645,7 @@ def gibbs_structure_factor(kernel, kappa: float, dim: int = 2, modes=(1, 2, 3)) 
         ``b`` (b_l for the modes), ``prediction`` (1/(1 - b_l)), ``correction`` (c_l),
         ``kappa_1`` (the first threshold), as float arrays over ``modes``.
     """
-    modes = np.asarray(modes, dtype=int)
+    modes = np.asarray(check_modes(modes, MAX_STRUCTURE_MODE), dtype=int)
     kappa = float(kappa)
     L = max(40, int(modes.max()) + 10, int(3 * abs(getattr(kernel, "beta", 0.0))) + 20)
     g = np.asarray(kernel.coefficients(L, dim), float)[1:]  # g_1..g_L

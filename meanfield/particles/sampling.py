@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validate import real_grid_values
+
 __all__ = ["sample_uniform", "sample_von_mises", "sample_equiangular", "sample_circle_density",
            "check_tokens"]
 
@@ -145,7 +147,7 @@ def sample_circle_density(rho, n: int, rng: np.random.Generator, refine: int = 1
     >>> x.shape, bool(abs(x[:, 0].mean() - i1(2.0) / i0(2.0)) < 0.01)
     ((20000, 2), True)
     """
-    rho = np.asarray(rho, dtype=float)
+    rho = real_grid_values(rho, "density")
     if rho.ndim != 1 or rho.size < 2 or not np.all(np.isfinite(rho)):
         raise ValueError("density must be a finite 1-d array of grid values")
     if np.any(rho < 0):
@@ -187,7 +189,7 @@ def check_tokens(x0, n: int | None, dim: int | None, normalize: bool = False,
         ...
     ValueError: x0 rows are not on the unit sphere: ...
     """
-    x = np.array(x0, dtype=np.float64)
+    x = np.array(real_grid_values(x0, "x0", "token coordinates"), dtype=np.float64)
     if x.ndim != 2:
         raise ValueError(f"x0 must have shape (n, dim), got shape {x.shape}")
     if n is not None and x.shape[0] != n:

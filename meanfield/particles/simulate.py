@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validate import check_real, real_grid_values
 from . import observables as obs
 from .ensemble import check_replicas, resolve_observables
 from .interactions import (
@@ -69,6 +70,9 @@ __all__ = ["simulate_particles", "ParticleSolution", "STABILITY_LIMIT", "AUTO_SP
            "AUTO_SPECTRAL_N_S2", "replica_seeds"]
 
 STABILITY_LIMIT = 0.5
+#: largest estimated memory (trajectories + working state) of one run; larger runs (and runs
+#: beyond 80% of the available memory) are refused before anything is allocated
+MAX_RUN_BYTES = 8 << 30
 #: method="auto" uses the spectral circle summation from this many tokens on
 AUTO_SPECTRAL_N = 1024
 #: method="auto" uses the spectral S^2 summation (dim = 3) from this many tokens on
@@ -379,7 +383,7 @@ def _from_model(model, beta, kappa, dynamics, dim):
     if model is None:
         if beta is None:
             raise ValueError("give a MeanFieldModel or the inverse temperature beta")
-        return (float(beta), np.inf if kappa is None else kappa,
+        return (check_real(beta, "beta"), np.inf if kappa is None else check_real(kappa, "kappa"),
                 "usa" if dynamics is None else dynamics, dim)
     if not isinstance(model, MeanFieldModel):
         raise TypeError(f"model must be a MeanFieldModel, got {type(model).__name__}")
@@ -496,8 +500,8 @@ def _initial(n, dim, rng, x0, init, normalize_x0, concentration, mean, gamma0, d
 
 
 def _check_times(t_final, dt, t_eval):
-    t_final = float(t_final)
-    dt = float(dt)
+    t_final = check_real(t_final, "t_final")
+    dt = check_real(dt, "dt")
     if not (np.isfinite(t_final) and t_final >= 0):
         raise ValueError(f"t_final must be finite and >= 0, got {t_final}")
     if not (np.isfinite(dt) and dt > 0):
@@ -579,7 +583,7 @@ def _initial_batch(R, rngs, n, dim, x0, init, normalize_x0, concentration, mean,
     """Initial tokens (R, n, dim): x0 shared (n, dim) or per replica (R, n, dim), else
     sampled per replica from its own stream."""
     if x0 is not None and np.ndim(x0) == 3:
-        x0 = np.asarray(x0, dtype=np.float64)
+        x0 = real_grid_values(x0, "x0", "token coordinates")
         if R is None or x0.shape[0] != R:
             raise ValueError(f"x0 of shape {x0.shape} has a replica axis of {x0.shape[0]}; "
                              f"it needs replicas={x0.shape[0]}")
@@ -603,14 +607,20 @@ def _check_memory(m, R, n, dim, dtype, keep):
     traj = m * R * n * dim * item if keep == "trajectories" else 0
     state = 12 * R * n * dim * 8 + (1 << 24)  # RK4 stages, kernel outputs, a noise block
     avail = _available_memory()
-    if avail is not None and traj + state > 0.8 * avail:
+    limit = MAX_RUN_BYTES if avail is None else min(MAX_RUN_BYTES, 0.8 * avail)
+    if traj + state > limit:
         hint = ("keep='observables' stores only the observables at t_eval, "
-                f"{m * R * 8 / 2**20:.3g} MiB per observable" if keep == "trajectories"
-                else "fewer replicas per call (e.g. a sweep over seeds)")
+                f"{m * R * 8 / 2**20:.3g} MiB per observable, or fewer save times"
+                if keep == "trajectories" and traj > state else
+                "fewer tokens (the mean-field PDE, meanfield.evolve, is the n -> inf limit), "
+                "a smaller dim, or fewer replicas per call (e.g. a sweep over seeds)")
+        where = ("meanfield.particles.simulate.MAX_RUN_BYTES" if limit == MAX_RUN_BYTES
+                 else "80% of the available memory")
         raise MemoryError(
             f"this run needs ~{(traj + state) / 2**30:.3g} GiB ({traj / 2**30:.3g} GiB of "
-            f"trajectories: {m} save times x {R} replicas x {n} tokens x {dim} coordinates) "
-            f"but {avail / 2**30:.3g} GiB are available; {hint}")
+            f"trajectories: {m} save times x {R} replicas x {n} tokens x {dim} coordinates; "
+            f"{state / 2**30:.3g} GiB of working state), beyond the limit of "
+            f"{limit / 2**30:.3g} GiB ({where}); {hint}")
 
 
 def _stability(dt, beta, dynamics, coupling, Qm, Km, Vm, noisy, kappa, dim, check):
@@ -674,7 +684,9 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
         Without a model give ``beta`` (and optionally kappa = inf, dynamics = "usa",
         dim = 2 or x0's width).
     n : int
-        Number of tokens (default: x0's rows).
+        Number of tokens (default: x0's rows). A run whose estimated memory (trajectories
+        and working state) exceeds ``MAX_RUN_BYTES`` or 80% of the available memory raises
+        MemoryError before allocating.
     x0 : array (n, dim) or (replicas, n, dim), optional
         Initial tokens (shared by all replicas, or one configuration per replica); rows must
         be unit vectors (``normalize_x0=True`` projects them).
@@ -812,7 +824,7 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
-    coupling = float(coupling)
+    coupling = check_real(coupling, "coupling")
     if not np.isfinite(coupling):
         raise ValueError(f"coupling must be finite, got {coupling}")
     Qm, Km, Vm = _matrices(Q, K, V, dim, R)

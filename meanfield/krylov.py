@@ -108,7 +108,7 @@ def leading_eigenvalues(model, basis, coeffs, k: int = 6, tol: float = 1e-10,
     >>> import numpy as np
     >>> import meanfield as mf
     >>> from meanfield.krylov import leading_eigenvalues
-    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=0.5)
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=0.5, dim=3)
     >>> basis = mf.SphereBasis(12)
     >>> vals, _ = leading_eigenvalues(model, basis, basis.forward(np.ones(basis.shape)), k=3)
     >>> bool(np.allclose(vals.real, model.growth_rates(1)[1]))

@@ -86,3 +86,24 @@ def test_leading_eigenvalues_refuses_a_bad_k():
     model = mf.MeanFieldModel(mf.AttentionKernel(1.0), kappa=1.0)
     with pytest.raises(ValueError, match="k must be an integer"):
         leading_eigenvalues(model, basis, basis.forward(np.ones(basis.shape)), k=100)
+
+
+def test_stationary_state_solver_choice_and_linear_stability_k():
+    model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    basis = mf.CircleBasis(128)  # 254 full-space unknowns: "auto" takes Newton-Krylov
+    guess = mf.initial.von_mises(basis, 6.0)
+    auto = mf.stationary_state(model, basis, guess, symmetric=False, stability=False)
+    dense = mf.stationary_state(model, basis, guess, symmetric=False, stability=False,
+                                solver="dense")
+    assert (auto.solver, dense.solver) == ("krylov", "dense")
+    assert abs(auto.amplitude(1) - dense.amplitude(1)) < 1e-10
+    even = mf.stationary_state(model, mf.CircleBasis(32), mf.initial.von_mises(
+        mf.CircleBasis(32), 6.0), solver="krylov")
+    assert even.solver == "krylov" and abs(even.amplitude(1) - 0.911615041547) < 1e-11
+    full = mf.linear_stability(model, basis, auto.coeffs)
+    lead = mf.linear_stability(model, basis, auto.coeffs, k=4)
+    assert np.allclose(np.sort_complex(lead.eigenvalues), np.sort_complex(full.eigenvalues[:4]),
+                       atol=1e-8)
+    assert lead.stable == full.stable and lead.morse_index == full.morse_index
+    with pytest.raises(ValueError, match="solver must be one of"):
+        mf.stationary_state(model, basis, guess, solver="lu")

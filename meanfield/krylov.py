@@ -65,7 +65,7 @@ def newton_krylov(system, x0: np.ndarray, tol: float, max_iter: int,
     for _ in range(max_iter):
         if history[-1] <= tol:
             break
-        jvp = _jvp_factory(system, x)
+        jvp = system.jvp(x) if hasattr(system, "jvp") else _jvp_factory(system, x)
         op = LinearOperator((n, n), matvec=lambda v, f=jvp: f(v)[0], dtype=float)
         rtol = min(0.1, max(history[-1], 1e-14 / max(history[-1], 1e-300)))
         dx, info = gmres(op, -r, rtol=min(rtol, 0.1), atol=0.1 * tol, restart=min(n, 60),

@@ -209,6 +209,7 @@ class StationaryState:
     message: str = ""
     stability: Stability | None = None
     solver: str = "dense"
+    found_by: str = ""
     _rho: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -337,6 +338,46 @@ class _System:
         return (cols / self.scale).T
 
 
+class _Deflated:
+    """Deflation (Farrell, Birkisson & Funke 2015) of known solutions x_k of a system.
+
+    R~(x) = m(x) R(x),  m(x) = prod_k (|x - x_k|^(-power) + shift): the known solutions
+    are no longer zeros (m blows up there) and every other zero is kept; since m >= shift
+    = 1, |R| <= |R~|, so the tolerance on R~ bounds R.
+    """
+
+    def __init__(self, system, known: list[np.ndarray], power: float = 2.0,
+                 shift: float = 1.0) -> None:
+        self.inner, self.known, self.power, self.shift = system, known, power, shift
+        for name in ("model", "basis", "mask", "scale", "n", "coeffs", "x_of"):
+            setattr(self, name, getattr(system, name))
+
+    def _factor(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        m, grad_log = 1.0, np.zeros_like(x)
+        for xk in self.known:
+            d = x - xk
+            r2 = max(float(d @ d), 1e-300)
+            f = r2 ** (-self.power / 2) + self.shift
+            m *= f
+            grad_log += -self.power * r2 ** (-self.power / 2 - 1) * d / f
+        return m, m * grad_log
+
+    def residual(self, x: np.ndarray) -> np.ndarray:
+        return self._factor(x)[0] * self.inner.residual(x)
+
+    def jacobian(self, x: np.ndarray) -> np.ndarray:
+        m, g = self._factor(x)
+        return m * self.inner.jacobian(x) + np.outer(self.inner.residual(x), g)
+
+    def jvp(self, x: np.ndarray):
+        from .krylov import _jvp_factory
+
+        m, g = self._factor(x)
+        r = self.inner.residual(x)
+        f = _jvp_factory(self.inner, x)
+        return lambda v: m * f(v) + np.outer(np.atleast_2d(v) @ g, r)
+
+
 class _SymbolicSystem(_System):
     """The same equation from :func:`meanfield.symbolic.fourier_system` (moments b_l)."""
 
@@ -421,6 +462,7 @@ def _guess_coeffs(basis, guess) -> np.ndarray:
 
 
 SOLVERS = ("auto", "dense", "krylov")
+GUESS_AMPLITUDE = 0.1  # a guess with an order parameter above this is "clearly non-uniform"
 DENSE_MAX_UNKNOWNS = 200  # above: Newton-Krylov (benchmarks/bench_krylov.py: 15-27x at 168-440)
 
 
@@ -438,7 +480,7 @@ def _leading_stability(model, basis, c, tol: float, k: int) -> Stability:
 def stationary_state(model, basis, guess, *, symmetric: bool | None = None, period: int = 1,
                      tol: float = 1e-12, max_iter: int = 50, stability: bool = True,
                      raise_on_failure: bool = True, symbolic: bool = False,
-                     solver: str = "auto") -> StationaryState:
+                     solver: str = "auto", deflate=()) -> StationaryState:
     """Solve for a stationary state of the noisy mean-field PDE by Newton's method.
 
     The unknowns are the coefficients of rho (mass fixed to 1) in a subspace; the
@@ -476,6 +518,13 @@ def stationary_state(model, basis, guess, *, symmetric: bool | None = None, peri
         "krylov": matrix-free Newton–Krylov (:mod:`meanfield.krylov`: GMRES on
         Jacobian-vector products); "auto": dense up to ``DENSE_MAX_UNKNOWNS`` unknowns,
         Krylov above. The result's ``solver`` says which ran.
+    deflate : sequence of StationaryState or coefficient arrays
+        Known stationary states to exclude (deflation, Farrell–Birkisson–Funke 2015):
+        Newton then converges to a different state from the same guess. Independently of
+        this, when a clearly non-uniform guess (an order parameter of degree <= 3 above
+        ``GUESS_AMPLITUDE``) converges to the uniform state, the solve is repeated with the
+        uniform state deflated, and the state near the guess is returned if one is found.
+        ``found_by`` says how the state was found.
 
     Returns
     -------
@@ -520,18 +569,43 @@ def stationary_state(model, basis, guess, *, symmetric: bool | None = None, peri
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     if solver == "auto":
         solver = "dense" if symbolic or system.n <= DENSE_MAX_UNKNOWNS else "krylov"
-    if solver == "krylov" and not symbolic:
-        from .krylov import newton_krylov
-
-        x, history, converged, message = newton_krylov(system, x0, tol, max_iter)
-    else:
+    if solver == "symbolic" or symbolic:
         solver = "dense"
-        x, history, converged, message = _newton(system, x0, tol, max_iter,
-                                                 singular=not symmetric)
+    known = [system.x_of(np.asarray(getattr(k, "coeffs", k))) for k in deflate]
+
+    def solve(known_x):
+        sys_ = _Deflated(system, known_x) if known_x else system
+        if solver == "krylov":
+            from .krylov import newton_krylov
+
+            return newton_krylov(sys_, x0, tol, max_iter)
+        return _newton(sys_, x0, tol, max_iter, singular=not symmetric)
+
+    x, history, converged, message = solve(known)
+    found_by = (f"Newton ({solver}) with {len(known)} known state(s) deflated" if known
+                else f"Newton ({solver}) from the guess")
+    guess_amp = max(abs(float(basis.amplitude(c0, k)))
+                    for k in range(1, min(3, basis.max_degree) + 1))
+    uniform = np.max(np.abs(x)) < 1e-8 if x.size else True
+    if converged and uniform and guess_amp > GUESS_AMPLITUDE and \
+            model.interaction.uniform_stationary:
+        x_u = np.zeros_like(x0)
+        x2, h2, ok2, m2 = solve(known + [x_u])
+        if ok2 and np.max(np.abs(x2)) > 1e-6:
+            x, history, converged, message = x2, h2, ok2, m2
+            also = f" (and {len(known)} known state(s))" if known else ""
+            found_by = (f"Newton ({solver}): the guess (order parameter {guess_amp:.3g}) first "
+                        f"converged to the uniform state; with the uniform state{also} "
+                        "deflated it converged to this state")
+        else:
+            found_by += ("; the guess is non-uniform but the only state found is the uniform "
+                         "one (also with the uniform state deflated)")
     c = system.coeffs(x)
+    residual = float(np.max(np.abs(system.residual(x)))) if x.size else history[-1]
     state = StationaryState(model=model, basis=basis, coeffs=c, converged=converged,
-                            residual=history[-1], residual_history=history,
-                            iterations=len(history) - 1, message=message, solver=solver)
+                            residual=residual, residual_history=history,
+                            iterations=len(history) - 1, message=message, solver=solver,
+                            found_by=found_by)
     if not converged:
         text = (f"stationary_state did not converge: {message}; residual history "
                 + ", ".join(f"{h:.2e}" for h in history[-8:]))

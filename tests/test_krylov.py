@@ -107,3 +107,36 @@ def test_stationary_state_solver_choice_and_linear_stability_k():
     assert lead.stable == full.stable and lead.morse_index == full.morse_index
     with pytest.raises(ValueError, match="solver must be one of"):
         mf.stationary_state(model, basis, guess, solver="lu")
+
+
+def test_a_non_uniform_guess_finds_the_state_near_it():
+    # issue 14: beta = 0 (Kuramoto), kappa = 3: the uniform state is unstable and the
+    # synchronized state has r = I_1(kappa r)/I_0(kappa r) = 0.724 (self-consistency, solved
+    # by brentq as the reference); the guess 1 + 0.9 cos(theta) used to give rho = 1
+    from scipy.optimize import brentq
+    from scipy.special import i0, i1
+
+    r_ref = brentq(lambda r: r - i1(3.0 * r) / i0(3.0 * r), 0.1, 1.0, xtol=1e-15)
+    basis = mf.CircleBasis(32)
+    model = mf.MeanFieldModel(mf.KuramotoKernel(), kappa=3.0)
+    st = mf.stationary_state(model, basis, 1 + 0.9 * np.cos(basis.grid))
+    assert abs(st.amplitude(1) - r_ref) < 1e-12  # |rho_1| = r (w.r.t. sigma)
+    assert "deflated" in st.found_by and st.stable and st.residual < 1e-12
+    plain = mf.stationary_state(model, basis, mf.initial.von_mises(basis, 2.0))
+    assert plain.found_by.startswith("Newton (dense) from the guess")
+
+
+def test_deflation_finds_a_different_state_from_the_same_guess():
+    basis = mf.CircleBasis(32)
+    model = mf.MeanFieldModel(mf.KuramotoKernel(), kappa=3.0)
+    guess = mf.initial.von_mises(basis, 2.0)
+    first = mf.stationary_state(model, basis, guess)
+    second = mf.stationary_state(model, basis, guess, deflate=[first])
+    # the cluster at theta = pi: the same |rho_1|, the opposite sign of Re rho_1
+    assert abs(second.amplitude(1) - first.amplitude(1)) < 1e-10
+    assert second.coeffs[1].real * first.coeffs[1].real < 0
+    assert second.residual < 1e-12 and "deflated" in second.found_by
+    for solver in ("dense", "krylov"):
+        third = mf.stationary_state(model, basis, guess, deflate=[first, second],
+                                    solver=solver, raise_on_failure=False)
+        assert third.amplitude(1) < 1e-8  # only the uniform state is left

@@ -316,6 +316,56 @@ NOTEBOOKS = {
                  "/ 3.0) for k in (1, 2)])\n"
                  "fig = diag.plot()\nplt.show()"),
     ],
+    "08_solvers_and_causal": [
+        ("md", "# Finding every state, at any size; causal attention\n\n"
+               "`stationary_state` solves the stationary equation by Newton's method. Three "
+               "things help on real problems: matrix-free Newton–Krylov (`solver='krylov'`, "
+               "the default above 200 unknowns), deflation of states already found "
+               "(`deflate=[...]`), and the leading part of the spectrum by Arnoldi "
+               "(`linear_stability(..., k=6)`)."),
+        ("code", "import matplotlib.pyplot as plt\nimport numpy as np\n\nimport meanfield as mf\n"
+                 "from meanfield import causal\nfrom meanfield.kinetic import evolve_kinetic"),
+        ("md", "A clearly non-uniform guess finds the state near it: at beta = 0, kappa = 3 the "
+               "guess 1 + 0.9 cos(theta) first converges to the (unstable) uniform state; the "
+               "solver then deflates it, and `found_by` says so."),
+        ("code", "basis = mf.CircleBasis(32)\n"
+                 "kur = mf.MeanFieldModel(mf.KuramotoKernel(), kappa=3.0)\n"
+                 "st = mf.stationary_state(kur, basis, 1 + 0.9 * np.cos(basis.grid))\n"
+                 "print(round(st.amplitude(1), 6), st.stable)\nprint(st.found_by)"),
+        ("md", "Deflation: from the same guess, a different state (here the antipodal "
+               "cluster)."),
+        ("code", "first = mf.stationary_state(kur, basis, mf.initial.von_mises(basis, 2.0))\n"
+                 "second = mf.stationary_state(kur, basis, mf.initial.von_mises(basis, 2.0),\n"
+                 "                             deflate=[first])\n"
+                 "print(first.coeffs[1].real, second.coeffs[1].real)"),
+        ("md", "On S^2 the full-space problem has (lmax + 1)^2 - 1 unknowns: Newton–Krylov "
+               "and Arnoldi never assemble the Jacobian."),
+        ("code", "s2 = mf.SphereBasis(14)\n"
+                 "model = mf.MeanFieldModel(mf.AttentionKernel(2.0), kappa=8.0, dim=3)\n"
+                 "g = mf.initial.von_mises(s2, 6.0, mean=np.array([0.6, 0.0, 0.8]))\n"
+                 "st = mf.stationary_state(model, s2, g, symmetric=False, stability=False,\n"
+                 "                         raise_on_failure=False)\n"
+                 "print(st.solver, st.iterations, f'{st.residual:.1e}')\n"
+                 "print(mf.linear_stability(model, s2, st.coeffs, k=4).eigenvalues)"),
+        ("md", "## Causal attention\n\nThe closed-form linear theory of the lost-in-the-middle "
+               "profile (Duerinckx, Geshkovski, Rossi): the retrieval profile S_t(s) of the "
+               "source position s, U-shaped below t_crit and monotone above."),
+        ("code", "s = np.linspace(0.02, 1.0, 300)\n"
+                 "tc = float(causal.t_crit(1.0, 1.0, 8.0, 20))\n"
+                 "for t in (0.5 * tc, tc, 1.5 * tc):\n"
+                 "    plt.plot(s, causal.retrieval_profile(s, t, 1.0, 1.0, 8.0, 20),\n"
+                 "             label=f't = {t:.2f}')\n"
+                 "plt.xlabel('source position s')\nplt.ylabel('S_t(s)')\nplt.legend()\n"
+                 "plt.title(f't_crit = {tc:.3f}')\nplt.show()"),
+        ("md", "The causal kinetic equation: densities rho(t, s, .) indexed by the token "
+               "position, each attending to the positions before it (here with ALiBi weights)."),
+        ("code", "model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=2.0)\n"
+                 "basis = mf.CircleBasis(48)\n"
+                 "ks = evolve_kinetic(model, basis, mf.initial.von_mises(basis, 1.0), 4.0,\n"
+                 "                    np.linspace(0, 4, 21), weight='alibi', lam=2.0,\n"
+                 "                    n_positions=16)\n"
+                 "ks.plot(1)\nplt.show()"),
+    ],
 }
 
 

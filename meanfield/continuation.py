@@ -660,7 +660,9 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
     modes : iterable of int
         Modes k whose branches (k-cluster states, 2 pi/k-periodic) are traced.
     ds, ds_max : float
-        Initial and largest arclength step.
+        Initial and largest arclength step (its sign is irrelevant: branches born at
+        rho = 1 are followed away from it, a branch through a computed state from the
+        lower bound upwards).
     tol : float
         Corrector tolerance (max-norm of the scaled stationary equation).
     resolution_tol : float
@@ -739,7 +741,10 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
             y0 = np.zeros(bs.n + 1)
             y0[-1] = p_k
             t0 = (y_2 - y_a) / np.linalg.norm(y_2 - y_a)
-            data, fl, cr, msg = trace_branch(bs, y_a, t0, k, (lo, hi), ds=ds, ds_max=ds_max,
+            # away from rho = 1 whatever the sign of ds: a negative step would run back
+            # through the pitchfork onto its mirror image (a spurious fold at a = 0)
+            data, fl, cr, msg = trace_branch(bs, y_a, t0, k, (lo, hi), ds=abs(ds),
+                                             ds_max=ds_max,
                                              max_points=max_points, tol=tol,
                                              refine_tol=refine_tol, max_modes=max_modes)
             if not msg.startswith("reached the bound"):
@@ -818,7 +823,7 @@ def _diagram_from_state(model, basis, param, bounds, start, *, ds, ds_max, max_p
     t0 = np.zeros(bs.n + 1)
     t0[-1] = 1.0
     ds_max = ds_max if ds_max is not None else 0.1 * (hi - lo) + 0.2
-    data, fl, _, msg = trace_branch(bs, y0, t0, mode, (lo, hi), ds=ds, ds_max=ds_max,
+    data, fl, _, msg = trace_branch(bs, y0, t0, mode, (lo, hi), ds=abs(ds), ds_max=ds_max,
                                     max_points=max_points, tol=tol, refine_tol=refine_tol,
                                     max_modes=max_modes)
     if not msg.startswith("reached the bound"):

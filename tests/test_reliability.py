@@ -338,3 +338,13 @@ def test_beta_given_as_a_string():
 def test_kappa_given_as_a_string():
     with pytest.raises(TypeError, match="kappa"):
         mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa="1")
+
+
+def test_a_negative_step_reports_no_spurious_fold():
+    # issue 16: ds=-0.1 ran back through the pitchfork onto the mirror branch and reported
+    # a second "fold" at kappa_1 = 0.758846 with amplitude 1.5e-5
+    model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    for ds in (0.1, -0.1):
+        d = mf.bifurcation_diagram(model, mf.CircleBasis(32), "kappa", (0.2, 2.0), modes=(1,),
+                                   ds=ds)
+        assert [round(f.param, 10) for f in d.folds] == [0.7502601061]

@@ -196,7 +196,9 @@ class BranchSystem:
         """
         x, p = y[:-1], float(y[-1])
         jx = self.system(p).jacobian(x)
-        h = 1e-6 * max(1.0, abs(p))
+        # relative steps for the positive parameters (kappa_1 is tiny at large beta: the
+        # difference must stay inside the domain), absolute near beta = 0
+        h = 1e-6 * (abs(p) if self.param in ("kappa", "noise") else max(1.0, abs(p)))
         jp = (self.system(p + h).residual(x) - self.system(p - h).residual(x)) / (2 * h)
         return np.column_stack([jx, jp])
 
@@ -444,10 +446,17 @@ def _solve_at_amplitude(bs: BranchSystem, k: int, a: float, p_guess: float, x_gu
     free[i] = False
     for _ in range(max_iter):
         r = bs.residual(y)
-        if np.max(np.abs(r)) <= tol:
+        # the Jacobian is ~ (1/kappa) I: a residual tol (1/kappa) is an error tol in x (at
+        # large beta kappa_1 is tiny and an absolute 1e-13 is below round-off)
+        noise = model_at(bs.model, bs.param, float(y[-1])).noise
+        if np.max(np.abs(r)) <= tol * max(1.0, noise):
             return y
         J = bs.jacobian(y)[:, free]
-        y[free] -= np.linalg.solve(J, r)
+        step = np.linalg.solve(J, r)
+        p_step = step[-1]
+        if bs.param in ("kappa", "noise") and y[-1] - p_step <= 0:  # stay in the domain
+            step *= 0.5 * y[-1] / p_step
+        y[free] -= step
     raise RuntimeError(f"branch switching onto mode {k} failed at amplitude {a:g}: residual "
                        f"{np.max(np.abs(bs.residual(y))):.2e}")
 
@@ -728,7 +737,7 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
     for n_done, k in enumerate(modes):
         for p_k in roots[k]:
             bs = BranchSystem(model, basis, param, mode=k)
-            h = 1e-6 * max(1.0, abs(p_k))
+            h = 1e-6 * (abs(p_k) if param in ("kappa", "noise") else max(1.0, abs(p_k)))
             dsigma = (uniform_growth_rate(model, basis, param, k, p_k + h)
                       - uniform_growth_rate(model, basis, param, k, p_k - h)) / (2 * h)
             a = amplitude0

@@ -348,3 +348,13 @@ def test_a_negative_step_reports_no_spurious_fold():
         d = mf.bifurcation_diagram(model, mf.CircleBasis(32), "kappa", (0.2, 2.0), modes=(1,),
                                    ds=ds)
         assert [round(f.param, 10) for f in d.folds] == [0.7502601061]
+
+
+def test_phase_diagram_at_large_beta_gives_the_tiny_thresholds():
+    # issue 16: phase_diagram([20.0]) failed with "kappa must be > 0, got -5.3e-07" (an
+    # internal difference step left the domain); kappa_1 = beta / I_1(beta) (DESIGN §1)
+    from scipy.special import iv
+
+    with pytest.warns(UserWarning):  # kappa_c is not followed down to 1e-7 (stated)
+        pd = mf.phase_diagram([20.0, 40.0])
+    assert np.allclose(pd.kappa_1, [20.0 / iv(1, 20.0), 40.0 / iv(1, 40.0)], rtol=1e-9)

@@ -38,7 +38,7 @@ from ._validate import (
     check_positive,
     check_real,
 )
-from .diagram import BifurcationDiagram, BifurcationPoint, Branch, Fold, Transition
+from .diagram import BifurcationDiagram, BifurcationPoint, Branch, Fold, HopfPoint, Transition
 from .free_energy import free_energy
 from .interactions.layers import Layer
 from .kernels import AttentionKernel
@@ -496,6 +496,24 @@ def _record(branch: dict, bs: BranchSystem, y: np.ndarray, k: int) -> None:
     branch["morse_index"].append(stab.morse_index)
     branch["n_modes"].append(int(bs.basis.max_degree + 1))
     branch["coeffs"].append(c)
+    if "leading" in branch:
+        branch["leading"].append(stab.eigenvalues[0] if stab.eigenvalues.size else np.nan)
+
+
+def _leading(bs: BranchSystem, y: np.ndarray) -> complex:
+    """The eigenvalue of largest real part at the point y (symmetry zero modes set aside)."""
+    model = model_at(bs.model, bs.param, float(y[-1]))
+    vals = linear_stability(model, bs.basis, bs.coeffs(y)).eigenvalues
+    return complex(vals[0]) if vals.size else complex(np.nan)
+
+
+def _hopf_between(a, b) -> bool:
+    """Whether the leading eigenvalue goes from a to b across Re = 0 as a complex pair."""
+    a, b = complex(a), complex(b)
+    if not (np.isfinite(a) and np.isfinite(b)) or a.real * b.real >= 0:
+        return False
+    scale = max(1.0, abs(a), abs(b))
+    return min(abs(a.imag), abs(b.imag)) > 1e-6 * scale
 
 
 def _check_steps(ds, ds_max, max_points, ds_min=None):
@@ -539,7 +557,7 @@ def trace_branch(bs: BranchSystem, y0: np.ndarray, t0: np.ndarray, k: int, bound
     ds, ds_max, max_points = _check_steps(ds, ds_max, max_points, ds_min)
     tol, refine_tol = check_positive(tol, "tol"), check_positive(refine_tol, "refine_tol")
     branch = {key: [] for key in ("param", "amplitude", "free_energy", "stable",
-                                  "morse_index", "n_modes", "coeffs")}
+                                  "morse_index", "n_modes", "coeffs", "leading", "hopf")}
     folds, crossings = [], []
     cur = _Point(y0, _tangent(bs, y0, t0), bs)
     if cur.t @ t0 < 0:
@@ -582,8 +600,14 @@ def trace_branch(bs: BranchSystem, y0: np.ndarray, t0: np.ndarray, k: int, bound
                 pass
             message = f"reached the bound {bs.param}={edge:g}"
             break
-        cur = _Point(y_new, t_new, bs)
+        prev, cur = cur, _Point(y_new, t_new, bs)
         _record(branch, bs, y_new, k)
+        if _hopf_between(*branch["leading"][-2:]):  # a complex pair crosses the axis
+            try:
+                yh, _ = _locate(bs, prev, ds, lambda y, t, b=bs: _leading(b, y).real, tol)
+                branch["hopf"].append((yh, bs))
+            except (RuntimeError, ValueError):
+                pass
         if progress is not None:
             progress(p)
         # resolution: refine when the spectrum's tail grows
@@ -733,7 +757,7 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
                          f"the uniform state for modes {modes} (thresholds: "
                          + ", ".join(f"mode {k}: {v:.6g}" for k, v in refs.items()) + ")")
 
-    branches, points, folds, crossings = [], [], [], []
+    branches, points, folds, crossings, hopfs = [], [], [], [], []
     for n_done, k in enumerate(modes):
         for p_k in roots[k]:
             bs = BranchSystem(model, basis, param, mode=k)
@@ -773,6 +797,7 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
                 n_modes=np.array([basis.max_degree + 1] + data["n_modes"], dtype=int),
                 coeffs=[bs.coeffs(y0)] + data["coeffs"], message=msg)
             branches.append(branch)
+            hopfs += _hopf_points(model, param, k, data["hopf"])
             for yf, b in fl:
                 cf = b.coeffs(yf)
                 folds.append(Fold(param=float(yf[-1]), mode=k,
@@ -802,7 +827,7 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
         model=model, param_name=param, bounds=(lo, hi), branches=branches,
         bifurcation_points=points, folds=folds, first_order_transitions=[],
         uniform_param=grid, uniform_free_energy=np.array(f_u),
-        uniform_morse_index=np.array(morse_u), wall_time=0.0)
+        uniform_morse_index=np.array(morse_u), wall_time=0.0, hopf_points=hopfs)
     def uniform_stable(p: float) -> bool:
         rates = model_at(model, param, p).growth_rates(basis.max_degree)[1:]
         return bool(np.all(rates < 0))
@@ -810,6 +835,17 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
     diag.first_order_transitions = _global_jumps(diag, crossings, uniform_stable)
     diag.wall_time = time.perf_counter() - start
     return diag
+
+
+def _hopf_points(model, param: str, mode: int, located) -> list[HopfPoint]:
+    out = []
+    for yh, b in located:
+        lam = _leading(b, yh)
+        ch = b.coeffs(yh)
+        out.append(HopfPoint(param=float(yh[-1]), mode=mode,
+                             amplitude=float(b.basis.amplitude(ch, mode)),
+                             frequency=abs(lam.imag)))
+    return out
 
 
 def _diagram_from_state(model, basis, param, bounds, start, *, ds, ds_max, max_points, tol,
@@ -844,6 +880,7 @@ def _diagram_from_state(model, basis, param, bounds, start, *, ds, ds_max, max_p
                     morse_index=np.array(data["morse_index"], dtype=int),
                     n_modes=np.array(data["n_modes"], dtype=int), coeffs=data["coeffs"],
                     message=msg)
+    hopfs = _hopf_points(model, param, mode, data["hopf"])
     folds = []
     for yf, b in fl:
         cf = b.coeffs(yf)
@@ -856,7 +893,7 @@ def _diagram_from_state(model, basis, param, bounds, start, *, ds, ds_max, max_p
         model=model, param_name=param, bounds=(lo, hi), branches=[branch],
         bifurcation_points=[], folds=folds, first_order_transitions=[], uniform_param=empty,
         uniform_free_energy=empty, uniform_morse_index=np.array([], dtype=int),
-        wall_time=time.perf_counter() - started)
+        wall_time=time.perf_counter() - started, hopf_points=hopfs)
 
 
 def _global_jumps(diag: BifurcationDiagram, crossings: list[Transition],

@@ -175,6 +175,25 @@ class Fold:
 
 
 @dataclass
+class HopfPoint:
+    """A Hopf point of branch ``mode``: a complex pair of eigenvalues +-i ``frequency``
+    crosses the imaginary axis (the flows of weighted layers need not be gradient flows;
+    a periodic orbit or a rotating state is born there).
+
+    Examples
+    --------
+    >>> from meanfield.diagram import HopfPoint
+    >>> HopfPoint(param=1.87, mode=2, amplitude=0.17, frequency=1.1).frequency
+    1.1
+    """
+
+    param: float
+    mode: int
+    amplitude: float
+    frequency: float
+
+
+@dataclass
 class Transition:
     """A first-order transition: the global free-energy minimizer jumps from the uniform
     state to branch ``mode`` (with order parameter jumping from 0 to ``amplitude``).
@@ -222,6 +241,7 @@ class BifurcationDiagram:
     uniform_free_energy: np.ndarray
     uniform_morse_index: np.ndarray
     wall_time: float = 0.0
+    hopf_points: list[HopfPoint] = field(default_factory=list)
 
     # ------------------------------------------------------------------ minimizer
 
@@ -391,7 +411,8 @@ class BifurcationDiagram:
         -------
         dict
             Keys ``param_name``, ``bounds``, ``model``, ``wall_time``, ``branches``,
-            ``bifurcation_points``, ``folds``, ``first_order_transitions``, ``uniform``.
+            ``bifurcation_points``, ``folds``, ``first_order_transitions``,
+            ``hopf_points``, ``uniform``.
 
         Examples
         --------
@@ -401,7 +422,7 @@ class BifurcationDiagram:
         >>> data = d.to_dict()
         >>> sorted(data)  # doctest: +NORMALIZE_WHITESPACE
         ['bifurcation_points', 'bounds', 'branches', 'first_order_transitions', 'folds',
-         'model', 'param_name', 'uniform', 'wall_time']
+         'hopf_points', 'model', 'param_name', 'uniform', 'wall_time']
         >>> data["bifurcation_points"][0]["kind"]
         'subcritical'
         """
@@ -434,6 +455,10 @@ class BifurcationDiagram:
                 "param": float(t.param), "mode": int(t.mode), "amplitude": float(t.amplitude),
                 "kind": t.kind,
             } for t in self.first_order_transitions],
+            "hopf_points": [{
+                "param": float(h.param), "mode": int(h.mode), "amplitude": float(h.amplitude),
+                "frequency": float(h.frequency),
+            } for h in self.hopf_points],
             "uniform": {
                 "param": np.asarray(self.uniform_param, dtype=float),
                 "free_energy": np.asarray(self.uniform_free_energy, dtype=float),
@@ -557,6 +582,10 @@ class BifurcationDiagram:
             uniform_free_energy=_floats(uni["free_energy"]),
             uniform_morse_index=np.array(uni["morse_index"], dtype=int),
             wall_time=_float(data.get("wall_time", 0.0)),
+            hopf_points=[HopfPoint(param=_float(h["param"]), mode=int(h["mode"]),
+                                   amplitude=_float(h["amplitude"]),
+                                   frequency=_float(h["frequency"]))
+                         for h in data.get("hopf_points", [])],
         )
 
     def to_npz(self, path: str | os.PathLike) -> Path:
@@ -705,6 +734,11 @@ class BifurcationDiagram:
             lines.append(
                 f"{'first-order':<12} {t.mode:>4d} {num(t.param, '#.12g'):>19} "
                 f"{'jump 0 ->':<14} {'-':>19} {'-':>11} {num(t.amplitude, '.6g'):>12}")
+        for h in sorted(self.hopf_points, key=lambda h: (h.param, h.mode)):
+            lines.append(
+                f"{'hopf':<12} {h.mode:>4d} {num(h.param, '#.12g'):>19} "
+                f"{'omega ' + num(h.frequency, '.6g'):<14} {'-':>19} {'-':>11} "
+                f"{num(h.amplitude, '.6g'):>12}")
         if len(lines) == 2:
             lines.append("(no special points)")
         return "\n".join(lines)
@@ -808,6 +842,12 @@ class BifurcationDiagram:
                 for ax in (ax_a, ax_f):
                     ax.axvline(t.param, ls=":", color=color(t.mode), lw=1.2)
             handles.append(Line2D([], [], ls=":", color="0.2", label="first-order transition"))
+        if self.hopf_points:
+            for h in self.hopf_points:
+                ax_a.plot([h.param], [h.amplitude], "s", mfc="white", mec=color(h.mode), ms=7,
+                          zorder=5)
+            handles.append(Line2D([], [], ls="", marker="s", mfc="white", mec="0.2",
+                                  label="Hopf point"))
 
         ax_f.axhline(0.0, color="0.6", lw=0.6, zorder=0)
         ax_a.set_ylabel("order parameter (amplitude)")

@@ -358,3 +358,10 @@ def test_phase_diagram_at_large_beta_gives_the_tiny_thresholds():
     with pytest.warns(UserWarning):  # kappa_c is not followed down to 1e-7 (stated)
         pd = mf.phase_diagram([20.0, 40.0])
     assert np.allclose(pd.kappa_1, [20.0 / iv(1, 20.0), 40.0 / iv(1, 40.0)], rtol=1e-9)
+
+
+def test_spectral_summation_on_s2_is_bit_identical_between_runs():
+    # issue 16: ducc0 with a varying thread count gave differences of 9e-16 between runs
+    runs = [mf.simulate_particles(beta=2.0, n=400, dim=3, method="spectral", t_final=0.2,
+                                  dt=0.02, seed=3, kappa=20.0).x for _ in range(3)]
+    assert all(np.array_equal(runs[0], r) for r in runs[1:])

@@ -993,6 +993,30 @@ class PhaseDiagram:
     dim: int = 2
     dynamics: str = "usa"
 
+    def _curves(self) -> dict:
+        if getattr(self, "_curve_cache", None) is None:
+            from .two_parameter import phase_curves
+
+            self._curve_cache = phase_curves(self)
+        return self._curve_cache
+
+    @property
+    def fold_curve(self):
+        """The fold curve kappa_fold(beta), continued (:mod:`meanfield.two_parameter`);
+        None without a first-order transition. ``.beta``, ``.kappa``, ``.at(beta)``."""
+        return self._curves()["fold_curve"]
+
+    @property
+    def branch_point_curve(self):
+        """kappa_1(beta) at the sampled beta (Brent on the numerical growth rate)."""
+        return self._curves()["branch_point_curve"]
+
+    @property
+    def codim2_points(self) -> list:
+        """Codimension-two points located on the curves: the tricritical point where the fold
+        curve is born from the branch-point curve (``.beta``, ``.kappa``, ``.kind``)."""
+        return self._curves()["codim2_points"]
+
     def to_dict(self) -> dict:
         """The diagram as JSON-ready data (arrays, kinds, beta_star).
 

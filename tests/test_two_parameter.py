@@ -1,0 +1,65 @@
+"""Two-parameter continuation (meanfield/two_parameter.py) against independent references.
+
+- fold points: the fold that bifurcation_diagram locates at fixed beta (arclength
+  continuation and Brent on dkappa/ds, an independent path), to 1e-9;
+- the curve's at(beta) between computed points (the fold equation solved there), to 1e-9;
+- the branch-point curve: beta / I_1(beta) (DESIGN §1), to 1e-12;
+- beta_* extrapolated from the fold curve (amplitude -> 0) against the curvature-based
+  tricritical point of phase_diagram (the sign change of c in kappa = kappa_1 (1 + c a^2)),
+  to 1e-6: two independent computations of the same codimension-two point.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.special import iv
+
+import meanfield as mf
+from meanfield.two_parameter import branch_point_curve, fold_curve
+
+MODEL = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+BASIS = mf.CircleBasis(32)
+
+
+def _diagram_fold(beta):
+    m = MODEL.replace(kernel=mf.AttentionKernel(beta))
+    k1 = beta / iv(1, beta)
+    return mf.bifurcation_diagram(m, BASIS, "kappa", (0.5 * k1, 1.2 * k1), modes=(1,)).folds[0]
+
+
+def test_fold_curve_points_are_the_diagram_folds():
+    betas = np.array([3.5, 3.2, 3.0, 2.8])
+    fc = fold_curve(MODEL, BASIS, betas)
+    for b, k, a in zip(fc.beta, fc.kappa, fc.amplitude, strict=True):
+        f = _diagram_fold(b)
+        assert abs(k - f.param) < 1e-9
+        assert abs(a - f.amplitude) < 1e-6
+    assert np.all(fc.kappa < betas / iv(1, betas))  # the fold lies below kappa_1
+    assert abs(fc.at(2.9) - _diagram_fold(2.9).param) < 1e-9  # solved there, not interpolated
+
+
+def test_branch_point_curve_is_the_closed_form():
+    betas = np.array([0.5, 2.0, 4.0])
+    bp = branch_point_curve(MODEL, BASIS, betas)
+    assert np.allclose(bp.kappa, betas / iv(1, betas), rtol=1e-12)
+
+
+def test_phase_diagram_exposes_the_curves_and_the_tricritical_point():
+    pd = mf.phase_diagram([2.0, 3.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the curve is followed to within 1e-3 of beta_*
+        fc = pd.fold_curve
+    assert fc.beta[0] == 3.0 and fc.amplitude[-1] < 0.03
+    (cp,) = pd.codim2_points
+    assert cp.kind == "tricritical"
+    assert abs(cp.beta - pd.beta_star) < 1e-6
+    assert abs(cp.kappa - cp.beta / iv(1, cp.beta)) < 1e-12
+    assert np.allclose(pd.branch_point_curve.kappa, pd.kappa_1, rtol=1e-12)
+
+
+def test_fold_curve_refuses_a_start_without_fold():
+    with pytest.raises(ValueError, match="no fold"):
+        fold_curve(MODEL, BASIS, [2.0])  # supercritical: no fold

@@ -1007,6 +1007,12 @@ class PhaseDiagram:
         return self._curves()["fold_curve"]
 
     @property
+    def maxwell_curve(self):
+        """kappa_c(beta), the first-order line (equal free energies), continued; None
+        without a first-order transition."""
+        return self._curves()["maxwell_curve"]
+
+    @property
     def branch_point_curve(self):
         """kappa_1(beta) at the sampled beta (Brent on the numerical growth rate)."""
         return self._curves()["branch_point_curve"]

@@ -175,6 +175,117 @@ def fold_curve(model, basis, betas, *, mode: int = 1, kappa_bounds=None,
                  solve)
 
 
+def _maxwell_system(bs: BranchSystem, y: np.ndarray, h: float = 1e-7):
+    """[R(x, kappa); F(x, kappa) - F_uniform(kappa)] and its Jacobian (F row by differences)."""
+    from .free_energy import free_energy
+
+    n = bs.n
+    x, k = y[:n], float(y[-1])
+    basis = bs.basis
+    uniform = np.ones(basis.shape)
+
+    def dF(xx, kk):
+        m = model_at(bs.model, "kappa", kk)
+        rho = basis.backward(bs.coeffs(np.append(xx, kk)))
+        return float(free_energy(m, basis, rho) - free_energy(m, basis, uniform))
+    G = np.append(bs.residual(y), dF(x, k))
+    DG = np.zeros((n + 1, n + 1))
+    DG[:n] = bs.jacobian(y)
+    eye = np.eye(n)
+    DG[n, :n] = [(dF(x + h * e, k) - dF(x - h * e, k)) / (2 * h) for e in eye]
+    DG[n, n] = (dF(x, k * (1 + h)) - dF(x, k * (1 - h))) / (2 * k * h)
+    # rho = 1 solves both equations at every kappa: deflate it (m = 1/|x|^2 + 1)
+    r2 = max(float(x @ x), 1e-300)
+    m = 1.0 / r2 + 1.0
+    grad_m = np.append(-2.0 * x / r2**2, 0.0)
+    return m * G, m * DG + np.outer(G, grad_m)
+
+
+def maxwell_curve(model, basis, betas, *, mode: int = 1, kappa_bounds=None,
+                  tol: float = 1e-11) -> Curve:
+    """kappa_c(beta): the branch's free energy equals the uniform state's (first-order line).
+
+    The start is the first-order transition that :func:`meanfield.bifurcation_diagram`
+    locates at ``betas[0]``; then Newton on [R = 0, F - F_uniform = 0] in (x, kappa), with
+    secant prediction in beta.
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> from meanfield.two_parameter import maxwell_curve
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> mc = maxwell_curve(model, mf.CircleBasis(32), [3.0, 3.2])
+    >>> round(float(mc.kappa[0]), 9)  # kappa_c of the beta = 3 diagram
+    0.752187766
+    """
+    betas = np.asarray(betas, dtype=float)
+    if betas.ndim != 1 or betas.size < 1 or not np.all(np.isfinite(betas)):
+        raise ValueError("betas must be a non-empty 1-D array of finite values")
+    m0 = model_at(model, "beta", float(betas[0]))
+    if kappa_bounds is None:
+        k1 = bifurcation_points_of_uniform(m0, basis, "kappa", (1e-3, 1e3), mode, n_scan=200)
+        kappa_bounds = (0.5 * k1[0], 1.2 * k1[0])
+    d = bifurcation_diagram(m0, basis, "kappa", kappa_bounds, modes=(mode,))
+    if not d.first_order_transitions:
+        raise ValueError(f"no first-order transition at beta={betas[0]}: start the Maxwell "
+                         "curve above the tricritical point")
+    tr = d.first_order_transitions[0]
+    br = d.branches[0]
+    i = int(np.argmin(np.abs(np.asarray(br.param) - tr.param)
+                      + np.abs(np.asarray(br.amplitude) - tr.amplitude)))
+    y = BranchSystem(m0, basis, "kappa", mode=mode).y_of(br.coeffs[i], tr.param)
+    ys, amps = [], []
+
+    def correct(bs, y):
+        G, DG = _maxwell_system(bs, y)
+        for _ in range(40):
+            norm = float(np.max(np.abs(G)))
+            if norm <= tol:
+                return y, True
+            step, alpha = np.linalg.solve(DG, G), 1.0
+            while alpha >= 1.0 / 256:  # backtracking: densities must stay positive
+                try:
+                    G_try, DG_try = _maxwell_system(bs, y - alpha * step)
+                    new = float(np.max(np.abs(G_try)))
+                    # Newton may rise once before converging: accept a bounded rise
+                    if np.isfinite(new) and new < 10.0 * norm:
+                        break
+                except ValueError:
+                    pass
+                alpha /= 2
+            else:
+                return y, False
+            y, G, DG = y - alpha * step, G_try, DG_try
+        return y, bool(np.max(np.abs(G)) <= tol)
+
+    for j, beta in enumerate(betas):
+        bs = BranchSystem(model_at(model, "beta", float(beta)), basis, "kappa", mode=mode)
+        guess = y.copy()  # the last point, kappa by the secant (extrapolating the profile
+        if len(ys) >= 2:  # can leave the positive densities)
+            guess[-1] = ys[-1][-1] + (ys[-1][-1] - ys[-2][-1]) * (
+                (beta - betas[j - 1]) / (betas[j - 1] - betas[j - 2]))
+        y, ok = correct(bs, guess)
+        amp = float(basis.amplitude(bs.coeffs(y), mode)) if ok else 0.0
+        if not ok or (amps and amp < 0.05 * amps[-1]):
+            warnings.warn(f"the Maxwell curve ends before beta={beta:g}: it has met the "
+                          "branch-point curve (beta_* is near)", stacklevel=2)
+            break
+        ys.append(y)
+        amps.append(amp)
+
+    def solve(beta: float, guess: float) -> float:
+        near = min(zip(betas, ys, strict=False), key=lambda by: abs(by[0] - beta))[1].copy()
+        near[-1] = guess
+        bsb = BranchSystem(model_at(model, "beta", beta), basis, "kappa", mode=mode)
+        yb, ok = correct(bsb, near)
+        if not ok:
+            raise RuntimeError(f"the Maxwell equation did not converge at beta={beta:g}")
+        return float(yb[-1])
+    n = len(ys)
+    return Curve("maxwell", betas[:n].copy(), np.array([yy[-1] for yy in ys]),
+                 np.array(amps), solve)
+
+
 def branch_point_curve(model, basis, betas, *, mode: int = 1) -> Curve:
     """kappa_k(beta), where mode k of rho = 1 changes stability (Brent on the growth rate).
 
@@ -243,13 +354,14 @@ def phase_curves(pd, n_points: int = 60) -> dict:
                            dynamics=pd.dynamics, dim=pd.dim)
     basis = _circle_basis_for(model)
     out = {"branch_point_curve": branch_point_curve(model, basis, np.asarray(pd.beta)),
-           "fold_curve": None, "codim2_points": []}
+           "fold_curve": None, "maxwell_curve": None, "codim2_points": []}
     if sub.size == 0 or not np.isfinite(pd.beta_star):
         return out
     top, star = float(sub.max()), float(pd.beta_star)
     gap = (top - star) * np.geomspace(1.0, 1e-3, n_points)
     fc = fold_curve(model, basis, star + gap)
     out["fold_curve"] = fc
+    out["maxwell_curve"] = maxwell_curve(model, basis, star + gap[: max(2, n_points // 2)])
     if fc.beta.size >= 4:
         b_star = tricritical_point(fc, 4)
         k_star = branch_point_curve(model, basis, [b_star]).kappa[0]

@@ -63,3 +63,18 @@ def test_phase_diagram_exposes_the_curves_and_the_tricritical_point():
 def test_fold_curve_refuses_a_start_without_fold():
     with pytest.raises(ValueError, match="no fold"):
         fold_curve(MODEL, BASIS, [2.0])  # supercritical: no fold
+
+
+def test_maxwell_curve_is_the_first_order_transition_of_the_diagrams():
+    # reference: kappa_c located by bifurcation_diagram (Brent on F_branch - F_uniform along
+    # the arclength) at fixed beta
+    from meanfield.two_parameter import maxwell_curve
+
+    mc = maxwell_curve(MODEL, BASIS, [3.2, 3.1, 3.0, 2.9, 2.8])
+    for b, k in zip(mc.beta[[0, 2, 4]], mc.kappa[[0, 2, 4]], strict=True):
+        m = MODEL.replace(kernel=mf.AttentionKernel(b))
+        k1 = b / iv(1, b)
+        d = mf.bifurcation_diagram(m, BASIS, "kappa", (0.5 * k1, 1.2 * k1), modes=(1,))
+        assert abs(k - d.first_order_transitions[0].param) < 1e-9
+    folds = fold_curve(MODEL, BASIS, mc.beta)
+    assert np.all(folds.kappa < mc.kappa) and np.all(mc.kappa < mc.beta / iv(1, mc.beta))

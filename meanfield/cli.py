@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from . import initial, io
+from ._signals import Terminated, sigterm_raises
 from .bases import CircleBasis
-from .evolution import evolve
+from .evolution import _unfinished, evolve
 from .kernels import AttentionKernel
 from .model import MeanFieldModel
 from .stationary import stationary_residual
@@ -56,8 +58,25 @@ def _add_evolve_args(p: argparse.ArgumentParser, defaults: dict) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--method", default="etdrk4")
     p.add_argument("--rtol", type=_positive(float), default=1e-8)
+    p.add_argument("--dt", type=_positive(float), default=None,
+                   help="fixed step size (default: adaptive steps with --rtol)")
     p.add_argument("--out", default=defaults.get("out", "results"), help="output folder")
+    p.add_argument("--checkpoint-every", type=_nonnegative, default=10.0, metavar="SECONDS",
+                   help="seconds between writes of OUT/checkpoint.npz (0: at every save "
+                   "time; default 10); it is also written when the run is interrupted "
+                   "(Ctrl-C, SIGTERM)")
+    p.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
+                   help="continue the interrupted run of the same command from its "
+                   "checkpoint (default OUT/checkpoint.npz); the result is that of the "
+                   "uninterrupted run")
     p.add_argument("--no-progress", action="store_true")
+
+
+def _nonnegative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
 
 
 def _initial(args, basis) -> np.ndarray:
@@ -96,8 +115,22 @@ def run_evolve(args) -> int:
     model = MeanFieldModel(kernel, kappa=args.kappa, dynamics=args.dynamics, dim=args.dim)
     rho0 = _initial(args, basis)
     t_eval = np.linspace(0.0, args.t_final, args.saves)
+    checkpoint = out / "checkpoint.npz"
+    resume = getattr(args, "resume", None)
+    if resume is not None:
+        resume = checkpoint if resume is True else Path(resume)
+        if not resume.is_file():
+            raise ValueError(f"--resume: no checkpoint at {resume}")
+    elif _unfinished(checkpoint) is not None:
+        data = _unfinished(checkpoint)
+        raise ValueError(f"{checkpoint} holds an unfinished run (saved up to t="
+                         f"{float(data['t'][-1]):g} of {float(data['times'][-1]):g}); continue "
+                         "it with the same command and --resume, or remove the file or give "
+                         "another --out to start afresh")
     sol = evolve(model, basis, rho0, args.t_final, t_eval, method=args.method, rtol=args.rtol,
-                 checkpoint=out / "checkpoint.npz", progress=not args.no_progress)
+                 dt=getattr(args, "dt", None), checkpoint=checkpoint,
+                 checkpoint_every=getattr(args, "checkpoint_every", 10.0), resume=resume,
+                 progress=not args.no_progress)
     from .plotting import save_solution_figures
 
     sol.save(out / "solution.npz")
@@ -253,12 +286,27 @@ def run_particles(args) -> int:
     scheme = {"ngpt": lambda: NGPT(alpha=args.alpha),
               "mix-ln": lambda: MixLN(t_switch=args.t_switch)}.get(
         args.normalization, lambda: normalization_scheme(args.normalization))()
+    dt = _particle_dt(args) if args.dt is None else args.dt
     t0 = time.perf_counter()
+
+    def simulate(dt):
+        return simulate_particles(beta=args.beta, kappa=args.kappa, dynamics=args.dynamics,
+                                  dim=args.dim, n=args.n, init=args.init, t_final=args.t_final,
+                                  dt=dt, t_eval=t_eval, seed=args.seed, method=args.method,
+                                  normalization=scheme, progress=not args.no_progress, **extra)
+
     try:
-        ps = simulate_particles(beta=args.beta, kappa=args.kappa, dynamics=args.dynamics,
-                                dim=args.dim, n=args.n, init=args.init, t_final=args.t_final,
-                                dt=args.dt, t_eval=t_eval, seed=args.seed, method=args.method,
-                                normalization=scheme, progress=not args.no_progress, **extra)
+        try:
+            ps = simulate(dt)
+        except ValueError as err:  # the default step: lowered to the limit found at t = 0
+            limit = re.search(r"is too large .*; use dt <= ([0-9.eE+-]+)$", str(err))
+            if args.dt is not None or limit is None:
+                raise
+            dt = float(f"{0.8 * float(limit.group(1)):.2g}")
+            print(f"(the default step is lowered to dt={dt:g}, within the stability limit of "
+                  f"this run at t = 0; give --dt to choose)", file=sys.stderr)
+            t0 = time.perf_counter()
+            ps = simulate(dt)
     except MemoryError as err:
         raise MemoryError(f"{err} (on the command line: fewer --saves, a smaller --n or "
                           "--dim, or 'meanfield sweep particles' for ensembles)") from None
@@ -298,6 +346,18 @@ def run_particles(args) -> int:
     print(f"{ps.n_steps} steps, method {ps.params['method']}, {wall:.2f} s")
     print(f"wrote {out / 'particles.npz'}, {out / 'summary.json'}, {fig_path}")
     return 0
+
+
+def _particle_dt(args) -> float:
+    """Default step of ``meanfield particles``: 1e-2, or 80% of the documented stability
+    limit of :func:`meanfield.simulate_particles` (Q = K = V = identity) when smaller."""
+    from .particles.simulate import STABILITY_LIMIT
+
+    vmax = float(np.exp(min(abs(args.beta), 700.0))) if args.dynamics == "usa" else 1.0
+    dt = min(1e-2, 0.8 * STABILITY_LIMIT / (vmax * (1.0 + abs(args.beta))))
+    if np.isfinite(args.kappa):
+        dt = min(dt, 0.8 * STABILITY_LIMIT * args.kappa / max(args.dim - 1, 1))
+    return float(f"{dt:.2g}")
 
 
 def _particle_figure(ps, out: Path, times) -> Path:
@@ -351,7 +411,10 @@ def build_parser() -> argparse.ArgumentParser:
     >>> args.command, args.normalization, args.n, args.beta
     ('particles', 'ngpt', 64, 3.0)
     """
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="meanfield", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"meanfield {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("evolve", help="evolve the mean-field PDE on the circle")
     _add_evolve_args(p, {})
@@ -384,11 +447,15 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--beta", type=float, default=3.0)
     pa.add_argument("--kappa", type=_kappa, default=float("inf"),
                     help="inverse noise level, > 0; 'inf' (default) for the noiseless flow")
-    pa.add_argument("--dynamics", choices=("usa", "sa"), default="sa")
+    pa.add_argument("--dynamics", choices=("usa", "sa"), default="usa",
+                    help="usa (default, as in evolve, bifurcate and simulate_particles) or sa "
+                    "(softmax-normalized attention)")
     pa.add_argument("--n", type=_positive(int), default=256, help="number of tokens")
     pa.add_argument("--dim", type=int, default=2)
     pa.add_argument("--t-final", type=_positive(float), default=10.0)
-    pa.add_argument("--dt", type=_positive(float), default=1e-2)
+    pa.add_argument("--dt", type=_positive(float), default=None,
+                    help="fixed step (default 1e-2, or 80%% of the stability limit when that "
+                    "is smaller, e.g. USA at large beta)")
     pa.add_argument("--saves", type=_positive(int), default=101, help="number of save times")
     pa.add_argument("--init", choices=("uniform", "vonmises"), default="uniform")
     pa.add_argument("--concentration", type=float, default=1.0, help="von Mises k0")
@@ -484,6 +551,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line ``meanfield <command> [options]``; returns the exit status.
 
     Bad parameter values end with status 2 and a message on stderr naming the argument.
+    An interrupted command (Ctrl-C: status 130; SIGTERM: status 143) says so in one line
+    on stderr, without a traceback, and says how to resume an interrupted ``evolve`` (its
+    checkpoint is written first).
 
     Examples
     --------
@@ -499,15 +569,34 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     try:
-        if getattr(args, "out", None) is not None:
-            _check_out(args.out)
-        return COMMANDS[args.command](args)
+        with sigterm_raises():
+            if getattr(args, "out", None) is not None:
+                _check_out(args.out)
+            return COMMANDS[args.command](args)
+    except (KeyboardInterrupt, Terminated) as err:
+        name = "SIGTERM" if isinstance(err, Terminated) else "Ctrl-C (SIGINT)"
+        print(f"meanfield: interrupted by {name}{_resume_hint(args)}", file=sys.stderr)
+        return err.code if isinstance(err, Terminated) else 130
     except (ValueError, OverflowError, MemoryError) as err:
         print(f"meanfield: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # a write that failed after the checks (disk full, permissions)
         print(f"meanfield: error: {err}", file=sys.stderr)
         return 2
+
+
+def _resume_hint(args) -> str:
+    """Where an interrupted evolve's checkpoint is and how to continue it."""
+    if args.command not in ("evolve", "demo") or getattr(args, "out", None) is None:
+        return ""
+    checkpoint = Path(args.out) / "checkpoint.npz"
+    if isinstance(getattr(args, "resume", None), str):
+        checkpoint = Path(args.resume)
+    data = _unfinished(checkpoint)
+    if data is None:
+        return ""
+    return (f"; {checkpoint} holds the run up to t={float(data['t'][-1]):g} of "
+            f"{float(data['times'][-1]):g}: continue it with the same command and --resume")
 
 
 def _check_out(out) -> Path:

@@ -7,14 +7,18 @@ by the exponential integrator, implicitly by the IMEX schemes) and N the transpo
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from . import io
+from ._signals import sigterm_raises
 from ._validate import (
     check_basis,
     check_int,
@@ -41,6 +45,10 @@ class Solution:
     status : {"success", "failed"}
         "failed" when the run stopped early; ``message`` says when and why, and the
         arrays hold everything saved before.
+    step_error : float
+        Fixed-step runs: the largest step-doubling estimate of the local error of one step
+        of ``dt`` (relative to the mass coefficient) at the save times checked; above
+        ``step_tol`` the run warns and ``message`` says so. NaN for adaptive runs.
 
     Examples
     --------
@@ -66,6 +74,7 @@ class Solution:
     nfev: int = 0
     wall_time: float = 0.0
     max_tail: float = 0.0
+    step_error: float = math.nan
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -205,6 +214,7 @@ class Solution:
             "t_final": float(self.t[-1]), "n_saves": int(self.t.size),
             "n_steps": self.n_steps, "n_rejected": self.n_rejected, "nfev": self.nfev,
             "max_tail": self.max_tail,
+            "step_error": None if math.isnan(self.step_error) else self.step_error,
             "wall_time_s": self.wall_time,
             "mass_drift": float(np.max(np.abs(self.mass - self.mass[0]))),
             "free_energy_start": float(self.free_energy[0]) if has_f else None,
@@ -291,7 +301,8 @@ def evolve(model, basis, rho0, t_final: float, t_eval=None, *, method: str = "et
            dt: float | None = None, adaptive: bool | None = None, rtol: float = 1e-8,
            atol: float = 1e-12, normalize: bool = False, resolution_tol: float = 1e-12,
            positivity_tol: float = 1e-8, checkpoint=None, checkpoint_every: float = 10.0,
-           progress: bool | Callable = False, max_steps: int = 10_000_000) -> Solution:
+           resume=None, progress: bool | Callable = False, max_steps: int = 10_000_000,
+           step_tol: float = 1e-3) -> Solution:
     """Evolve the mean-field PDE of ``model`` on ``basis`` from ``rho0`` to ``t_final``.
 
     Parameters
@@ -327,10 +338,31 @@ def evolve(model, basis, rho0, t_final: float, t_eval=None, *, method: str = "et
     positivity_tol : float
         The run stops ("failed") when min rho < -positivity_tol * max rho.
     checkpoint : path, optional
-        .npz file rewritten atomically (at most every ``checkpoint_every`` seconds and
-        at the end) with everything saved so far.
+        .npz file rewritten atomically (at most every ``checkpoint_every`` seconds, at
+        the end, and when the run is interrupted: KeyboardInterrupt, or SIGTERM, which
+        raises :class:`meanfield._signals.Terminated` while the run has a checkpoint)
+        with everything saved so far and the step-size state needed to continue. A
+        checkpoint of an unfinished run (status "running" or "interrupted") is never
+        overwritten by a new run: pass ``resume`` to continue it.
+    checkpoint_every : float
+        Seconds between checkpoint writes (0: at every save time).
+    resume : path, optional
+        Continue the run recorded in this checkpoint from its last save time, with the
+        steps the uninterrupted run takes (fixed steps and adaptive ones alike: the
+        result is the same). The other arguments must be those of the interrupted run
+        (checked: model, basis, rho0, save times, method, dt, tolerances). Checkpoints
+        go to the same file unless ``checkpoint`` says otherwise. A finished run is
+        returned as recorded; a failed one is refused.
     progress : bool or callable
         Show a progress bar on stderr (or call ``progress(t)`` after each step).
+    max_steps : int
+        Limit on the number of steps (accepted plus rejected).
+    step_tol : float
+        Fixed-step runs check their step: at save times (the extra steps stay within
+        about 20% of the run's), one step of ``dt`` is compared with two of ``dt/2``.
+        When the estimated local error, relative to the mass coefficient, exceeds
+        ``step_tol`` the run warns (``dt`` is beyond the time scale of the dynamics) and
+        says so in ``message``; a failure names the time step as its cause when it is.
 
     Returns
     -------
@@ -347,6 +379,35 @@ def evolve(model, basis, rho0, t_final: float, t_eval=None, *, method: str = "et
     >>> sol = mf.evolve(model, basis, rho0, 30.0, [0, 30])
     >>> sol.status, round(float(sol.amplitude(1)[-1]), 6)  # the 1-cluster state
     ('success', 0.911615)
+
+    One fixed step across the whole run is far too large, and is reported as such:
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     sol = mf.evolve(model, basis, rho0, 20.0, [0, 20], dt=20.0)
+    >>> sol.status, sol.step_error > 1e-3, "time step" in str(caught[-1].message)
+    ('success', True, True)
+
+    An interrupted run continues from its checkpoint (``resume``) with the result of
+    the uninterrupted one:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> def stop(t):
+    ...     if t > 2:
+    ...         raise KeyboardInterrupt
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     ck = Path(tmp) / "ck.npz"
+    ...     try:
+    ...         mf.evolve(model, basis, rho0, 5.0, [0, 1, 2, 3, 4, 5], checkpoint=ck,
+    ...                   checkpoint_every=0, progress=stop)
+    ...     except KeyboardInterrupt:
+    ...         pass
+    ...     rest = mf.evolve(model, basis, rho0, 5.0, [0, 1, 2, 3, 4, 5], resume=ck)
+    >>> whole = mf.evolve(model, basis, rho0, 5.0, [0, 1, 2, 3, 4, 5])
+    >>> bool(np.array_equal(rest.coeffs, whole.coeffs)), rest.n_steps == whole.n_steps
+    (True, True)
     """
     check_model(model)
     check_basis(basis)
@@ -384,66 +445,275 @@ def evolve(model, basis, rho0, t_final: float, t_eval=None, *, method: str = "et
             f"the diffusion (1/kappa) Lap: dt * max|L| = {dt * stiffness:.3g} > 2.78; use "
             f"dt <= {2.78 / stiffness:.3g}, an adaptive run, or method='etdrk4'")
     controller = StepController(rtol=rtol, atol=atol) if adaptive else None
+    checkpoint_every = check_positive(checkpoint_every, "checkpoint_every", allow_zero=True)
+    step_tol = check_positive(step_tol, "step_tol")
+    if checkpoint is not None and (resume is None or Path(checkpoint) != Path(resume)):
+        _refuse_to_overwrite(checkpoint)
+    done = None
+    if resume is not None:
+        done = _resumable(resume, times, c0, dict(
+            model=repr(model), basis=repr(basis), method=method, adaptive=bool(adaptive),
+            dt=math.nan if adaptive else float(dt), rtol=rtol if adaptive else math.nan,
+            atol=atol if adaptive else math.nan))
+        checkpoint = resume if checkpoint is None else checkpoint
+    identity = dict(method=method, adaptive=bool(adaptive),
+                    dt=math.nan if adaptive else float(dt),
+                    rtol=rtol if adaptive else math.nan, atol=atol if adaptive else math.nan,
+                    times=times, format=_CHECKPOINT_FORMAT)
+    last_ok = [float(times[0]), c0]  # the last accepted state (diagnoses a failed step)
+
+    def step_estimate(t_prev: float, c_prev: np.ndarray, h: float, c_full: np.ndarray) -> float:
+        half = stepper.step(stepper.step(c_prev, 0.5 * h), 0.5 * h)
+        with np.errstate(all="ignore"):
+            diff = float(np.max(np.abs(half - c_full))) / (2.0**stepper.order - 1.0)
+            est = diff / max(float(np.max(np.abs(half))), float(np.max(np.abs(c_full))))
+        return est if np.isfinite(est) else math.inf
 
     def check(t: float, c: np.ndarray) -> str | None:
         rho = basis.backward(c)[..., basis.reliable_nodes]
         lo, hi = float(rho.min()), float(rho.max())
         if lo < -positivity_tol * hi:
+            tail = float(basis.tail(c))
+            causes = []
+            est = math.nan
+            if not adaptive:
+                t_prev, c_prev = last_ok
+                est = step_estimate(t_prev, c_prev, t - t_prev, c)
+                if est > step_tol:
+                    causes.append(
+                        f"the time step is too large: one step of {t - t_prev:.3g} from "
+                        f"t={t_prev:.6g} and two of half the size differ by {est:.1e} of the "
+                        f"mass coefficient (step doubling; step_tol={step_tol:g}): decrease dt "
+                        "or use an adaptive run")
+            if tail > 1e-2 * abs(lo):  # the truncated modes can account for the dip
+                causes.append(f"the top modes hold {tail:.1e} of the mass coefficient "
+                              "(under-resolved concentration: increase the number of modes)")
+            elif not causes:
+                causes.append(
+                    f"the top modes hold only {tail:.1e} of the mass coefficient, so the "
+                    "modes resolve the state; " + (
+                        f"the error tolerance may be too loose (decrease rtol={rtol:g})"
+                        if adaptive else f"the step passes its check (step-doubling "
+                        f"estimate {est:.1e} <= step_tol={step_tol:g})") +
+                    f", or positivity_tol={positivity_tol:g} is too strict")
+            elif tail > 1e-10:
+                causes.append(f"(the top modes hold {tail:.1e} of the mass coefficient, too "
+                              "little to explain the dip)")
             return (f"the density lost positivity at t={t:.6g}: min rho = {lo:.3e}, max rho = "
-                    f"{hi:.3e}; the top modes hold {float(basis.tail(c)):.1e} of the mass "
-                    "coefficient (under-resolved concentration: increase the number of modes)")
+                    f"{hi:.3e}; " + "; ".join(causes))
+        last_ok[0], last_ok[1] = t, c
         return None
 
     saved_t: list[float] = []
     saved_c: list[np.ndarray] = []
     last_write = [-np.inf]
     max_tail = [0.0]
+    run_state: dict = {}
+    prior = dict(n_steps=0, n_rejected=0, nfev=0, wall_time=0.0)
+    start = time.perf_counter()
 
     def write_checkpoint(status: str = "running", message: str = "", t=None, c=None) -> None:
         t = np.array(saved_t) if t is None else t
         if checkpoint is not None and len(t):
+            counts = {k: prior[k] + run_state.get(k, 0) for k in ("n_steps", "n_rejected",
+                                                                     "nfev")}
             io.save_npz(checkpoint, t=t, coeffs=np.array(saved_c) if c is None else c,
                         grid=basis.grid, status=status, message=message, model=repr(model),
-                        basis=repr(basis))
+                        basis=repr(basis), **identity,
+                        h_next=run_state.get("h", math.nan),
+                        err_prev=run_state.get("err_prev", math.nan), **counts,
+                        wall_time=prior["wall_time"] + time.perf_counter() - start)
 
-    def on_save(t: float, c: np.ndarray) -> None:
+    def on_save(t: float, c: np.ndarray, state: dict) -> None:
         saved_t.append(t)
         saved_c.append(np.array(c))
+        run_state.update(state)
         max_tail[0] = max(max_tail[0], float(basis.tail(c)))
-        if checkpoint is not None and time.perf_counter() - last_write[0] > checkpoint_every:
+        if checkpoint is not None and time.perf_counter() - last_write[0] >= checkpoint_every:
             write_checkpoint()
             last_write[0] = time.perf_counter()
 
+    t_start, c_start, state = float(times[0]), c0, None
+    if done is not None:  # continue from the last save time of the checkpoint
+        k = done["t"].size - 1
+        saved_t.extend(float(x) for x in done["t"][:-1])
+        saved_c.extend(np.array(x) for x in done["coeffs"][:-1])
+        max_tail[0] = float(np.max(basis.tail(done["coeffs"])))
+        prior.update({key: done[key] for key in prior})
+        t_start, c_start = float(times[k]), np.array(done["coeffs"][-1])
+        last_ok[:] = [t_start, c_start]
+        state = dict(h=done["h_next"], err_prev=done["err_prev"])
+        if k == times.size - 1:  # nothing left to compute
+            return _finished(model, basis, method, done, keep_first)
     bar = None
     if progress is True:
-        bar = ProgressBar(0.0, float(times[-1]))
+        bar = ProgressBar(t_start, float(times[-1]))
         prog = bar
     else:
         prog = progress or None
 
-    start = time.perf_counter()
+    left = max_steps - prior["n_steps"] - prior["n_rejected"]
+    guard = sigterm_raises() if checkpoint is not None else nullcontext()
     try:
-        res = integrate(stepper, c0, times, dt=dt, controller=controller, check=check,
-                        on_save=on_save, progress=prog, max_steps=max_steps)
-    except BaseException as err:  # keep what was saved (KeyboardInterrupt included)
+        with guard:
+            res = integrate(stepper, c_start, times[times >= t_start], dt=dt,
+                            controller=controller, check=check, on_save_state=on_save,
+                            progress=prog, max_steps=max(left, 0), state=state,
+                            h_min=1e-12 * float(times[-1] - times[0]),
+                            estimate_error=not adaptive)
+    except BaseException as err:  # keep what was saved (KeyboardInterrupt, SIGTERM included)
         write_checkpoint("interrupted", f"{type(err).__name__}: {err}")
         raise
     finally:
         if bar is not None:
             bar.close()
-    wall = time.perf_counter() - start
+    wall = prior["wall_time"] + time.perf_counter() - start
     if max_tail[0] > 1e-10:
         warnings.warn(f"the solution became under-resolved: the top modes reached "
                       f"{max_tail[0]:.1e} of the mass coefficient (at a save time); increase "
                       "the number of modes for accurate results", stacklevel=2)
 
-    t_out, c_out = np.asarray(res.t), np.asarray(res.u)
+    status, message = res.status, res.message
+    step_error = math.nan
+    if not adaptive:
+        if res.step_errors.size:
+            i = int(np.argmax(res.step_errors[:, 1]))
+            step_error = float(res.step_errors[i, 1])
+        if status == "failed" and message.startswith("solution became non-finite"):
+            message += (f"; the fixed step dt={dt:g} is the likely cause: decrease dt or use "
+                        "an adaptive run")
+        if step_error > step_tol:
+            note = (f"the time step dt={dt:g} is too large for the dynamics: one step of dt "
+                    f"from t={res.step_errors[i, 0]:.6g} and two of dt/2 differ by "
+                    f"{step_error:.1e} of the mass coefficient (step doubling at the save "
+                    f"times; step_tol={step_tol:g}), so the result may be far off; decrease "
+                    "dt or use an adaptive run (adaptive=True)")
+            warnings.warn(note, stacklevel=2)
+            if "time step is too large" not in message:
+                message = f"{message}; {note}" if message else note
+
+    t_all, c_all = np.asarray(res.t), np.asarray(res.u)
+    if done is not None:  # the saves before the checkpoint's last one, then this run's
+        t_all = np.concatenate([done["t"][:-1], t_all])
+        c_all = np.concatenate([done["coeffs"][:-1].astype(c_all.dtype), c_all])
+    t_out, c_out = t_all, c_all
     if not keep_first and t_out.size:
         t_out, c_out = t_out[1:], c_out[1:]
         if t_out.size == 0:  # failed before the first requested time: keep t = 0
-            t_out, c_out = np.asarray(res.t), np.asarray(res.u)
-    write_checkpoint(res.status, res.message, np.asarray(res.t), np.asarray(res.u))
-    return Solution(model=model, basis=basis, t=t_out, coeffs=c_out, status=res.status,
-                    message=res.message, method=method, n_steps=res.n_steps,
-                    n_rejected=res.n_rejected, nfev=res.nfev, wall_time=wall,
-                    max_tail=max_tail[0])
+            t_out, c_out = t_all, c_all
+    run_state.update(h=res.h_last, n_steps=res.n_steps, n_rejected=res.n_rejected,
+                     nfev=res.nfev)
+    write_checkpoint(status, message, t_all, c_all)
+    return Solution(model=model, basis=basis, t=t_out, coeffs=c_out, status=status,
+                    message=message, method=method, n_steps=prior["n_steps"] + res.n_steps,
+                    n_rejected=prior["n_rejected"] + res.n_rejected,
+                    nfev=prior["nfev"] + res.nfev, wall_time=wall, max_tail=max_tail[0],
+                    step_error=step_error)
+
+
+_CHECKPOINT_FORMAT = 1
+_UNFINISHED = ("running", "interrupted")
+
+
+def read_checkpoint(path) -> dict:
+    """The contents of a checkpoint written by :func:`evolve`, strings as ``str``.
+
+    Raises ValueError when ``path`` is not such a file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import meanfield as mf
+    >>> from meanfield.evolution import read_checkpoint
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> rho0 = mf.initial.perturbed_uniform(basis, 0.1, seed=0)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = mf.evolve(model, basis, rho0, 2.0, [0, 1, 2], checkpoint=Path(tmp) / "ck.npz")
+    ...     ck = read_checkpoint(Path(tmp) / "ck.npz")
+    >>> ck["status"], ck["t"].tolist(), ck["method"]
+    ('success', [0.0, 1.0, 2.0], 'etdrk4')
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            out = {key: data[key] for key in data.files}
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path} is not a checkpoint of evolve ({err})") from None
+    if "t" not in out or "coeffs" not in out or "status" not in out:
+        raise ValueError(f"{path} is not a checkpoint of evolve (no t, coeffs, status)")
+    for key, value in out.items():
+        if value.ndim == 0:
+            out[key] = str(value) if value.dtype.kind in "US" else value.item()
+    return out
+
+
+def _unfinished(path) -> dict | None:
+    """The checkpoint at ``path`` if it holds a run that could be resumed, else None."""
+    if not Path(path).is_file():
+        return None
+    try:
+        data = read_checkpoint(path)
+    except ValueError:
+        return None
+    return data if data["status"] in _UNFINISHED and "times" in data else None
+
+
+def _refuse_to_overwrite(path) -> None:
+    data = _unfinished(path)
+    if data is not None:
+        raise ValueError(
+            f"checkpoint {path} holds an unfinished run (status {data['status']!r}, saved up "
+            f"to t={float(data['t'][-1]):g} of {float(data['times'][-1]):g}); continue it with "
+            f"evolve(..., resume={str(path)!r}) (meanfield evolve ... --resume), or remove the "
+            "file or choose another checkpoint path to start afresh")
+
+
+def _resumable(path, times: np.ndarray, c0: np.ndarray, expected: dict) -> dict:
+    """The checkpoint at ``path``, checked to be a run of these arguments that can go on."""
+    if not Path(path).is_file():
+        raise ValueError(f"resume={str(path)!r}: no such checkpoint file")
+    data = read_checkpoint(path)
+    if data.get("format") != _CHECKPOINT_FORMAT or "times" not in data:
+        raise ValueError(f"cannot resume from {path}: it was written without the state a run "
+                         "needs to continue (an older version of meanfield); start afresh")
+    if data["status"] == "failed":
+        raise ValueError(f"cannot resume from {path}: the run failed ({data['message']}); it "
+                         "would fail the same way; change the arguments and start afresh")
+    diffs = []
+    for key, want in expected.items():
+        got = data.get(key)
+        same = (got == want or (isinstance(want, float) and isinstance(got, float)
+                                and math.isnan(want) and math.isnan(got)))
+        if not same:
+            diffs.append(f"{key} {got!r} there, {want!r} here")
+    if not np.array_equal(data["times"], times):
+        diffs.append(f"save times [{data['times'][0]:g} .. {data['times'][-1]:g}] "
+                     f"({data['times'].size}) there, [{times[0]:g} .. {times[-1]:g}] "
+                     f"({times.size}) here")
+    n = data["t"].size
+    coeffs = data["coeffs"]
+    if coeffs.shape[1:] != c0.shape:
+        diffs.append(f"coefficients of shape {coeffs.shape[1:]} there, {c0.shape} here")
+    elif np.max(np.abs(coeffs[0] - c0)) > 1e-12 * np.max(np.abs(c0)):
+        diffs.append(f"rho0 differs (max |coefficient difference| "
+                     f"{np.max(np.abs(coeffs[0] - c0)):.1e})")
+    if not diffs and (n > times.size or not np.array_equal(data["t"], times[:n])):
+        diffs.append("its saved times are not the first save times of this run")
+    if diffs:
+        raise ValueError(f"cannot resume from {path}: it holds a different run ("
+                         + "; ".join(diffs) + "); give the arguments of the interrupted run")
+    return data
+
+
+def _finished(model, basis, method, done: dict, keep_first: bool) -> Solution:
+    """The Solution of a run that the checkpoint holds complete."""
+    t, c = np.asarray(done["t"]), np.asarray(done["coeffs"])
+    if not keep_first and t.size > 1:
+        t, c = t[1:], c[1:]
+    return Solution(model=model, basis=basis, t=t, coeffs=c, status="success",
+                    message=done["message"] if done["status"] == "success" else "",
+                    method=method, n_steps=int(done["n_steps"]),
+                    n_rejected=int(done["n_rejected"]), nfev=int(done["nfev"]),
+                    wall_time=float(done["wall_time"]),
+                    max_tail=float(np.max(basis.tail(np.asarray(done["coeffs"])))))

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -699,6 +699,32 @@ class StepController:
         """
         self._err_prev = 1.0
 
+    @property
+    def err_prev(self) -> float:
+        """Error norm of the last accepted step (1 after :meth:`reset`), the PI memory.
+
+        Set it to continue a run with the step sizes it would have taken.
+
+        Examples
+        --------
+        >>> from meanfield.timestepping import StepController
+        >>> c = StepController()
+        >>> _ = c.propose(0.1, 0.5, order=4)
+        >>> c.err_prev
+        0.5
+        >>> fresh = StepController()
+        >>> fresh.err_prev = c.err_prev  # same memory: same proposals
+        >>> fresh.propose(0.1, 0.3, order=4) == c.propose(0.1, 0.3, order=4)
+        True
+        """
+        return self._err_prev
+
+    @err_prev.setter
+    def err_prev(self, value: float) -> None:
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(f"err_prev must be positive and finite, got {value!r}")
+        self._err_prev = float(value)
+
     def error_norm(self, err: ArrayLike, u0: ArrayLike, u1: ArrayLike) -> float:
         """Norm-wise relative error ``max|err| / (atol + rtol * max(max|u0|, max|u1|))``.
 
@@ -780,6 +806,11 @@ class IntegrationResult:
         Evaluations of ``N`` during this run.
     h_last : float
         Step size to continue with (the controller's last proposal, or ``dt``).
+    step_errors : ndarray (k, 2)
+        Fixed-step runs with ``estimate_error=True``: rows ``(t, e)``, ``e`` the
+        step-doubling estimate of the local error of one step of ``dt`` taken from the
+        state at time ``t`` (just before a save time), relative to the largest entry of
+        the state (see :func:`step_doubling`). Empty otherwise.
 
     Examples
     --------
@@ -797,6 +828,7 @@ class IntegrationResult:
     n_rejected: int
     nfev: int
     h_last: float
+    step_errors: Array = field(default_factory=lambda: np.zeros((0, 2)))
 
     @property
     def success(self) -> bool:
@@ -825,8 +857,14 @@ class _Run:
         check: Callable[[float, Array], str | None] | None,
         on_save: Callable[[float, Array], None] | None,
         progress: Callable[[float], None] | None,
+        on_save_state: Callable[[float, Array, dict], None] | None = None,
+        controller: StepController | None = None,
     ) -> None:
         self.stepper, self.check, self.on_save, self.progress = stepper, check, on_save, progress
+        self.on_save_state, self.controller = on_save_state, controller
+        self.h_next = math.nan  # the step size the run continues with after a save
+        self.step_errors: list[tuple[float, float]] = []
+        self.check_steps = 0  # steps spent on error estimates (fixed-step runs)
         self.t, self.u = float(t_eval[0]), u0
         self.snap = 64 * np.finfo(float).eps * max(abs(t_eval[0]), abs(t_eval[-1]))
         self.t_base, self.h_run, self.k = self.t, 0.0, 0  # t = t_base + k * h_run
@@ -841,6 +879,29 @@ class _Run:
         self.us.append(np.array(self.u, copy=True))
         if self.on_save is not None:
             self.on_save(self.t, self.u)
+        if self.on_save_state is not None:
+            self.on_save_state(self.t, self.u, self.state())
+
+    def state(self) -> dict:
+        """What a run continued from the last save needs to take the same steps."""
+        err_prev = math.nan if self.controller is None else self.controller.err_prev
+        return dict(h=self.h_next, err_prev=err_prev, n_steps=self.n_steps,
+                    n_rejected=self.n_rejected, nfev=self.stepper.nfev - self.nfev0)
+
+    def estimate_error(self, u_prev: Array, t_prev: float, dt: float,
+                       u_full: Array | None) -> None:
+        """Step doubling from ``u_prev``: one step of ``dt`` against two of ``dt / 2``."""
+        stepper = self.stepper
+        if u_full is None:
+            u_full = stepper.step(u_prev, dt)
+            self.check_steps += 1
+        u_half = stepper.step(stepper.step(u_prev, 0.5 * dt), 0.5 * dt)
+        self.check_steps += 2
+        with np.errstate(all="ignore"):
+            diff = float(np.max(np.abs(u_half - u_full))) / (2.0**stepper.order - 1.0)
+            scale = max(float(np.max(np.abs(u_full))), float(np.max(np.abs(u_half))))
+            est = diff / scale if scale > 0 else diff
+        self.step_errors.append((t_prev, est if np.isfinite(est) else math.inf))
 
     def plan(self, h: float, target: float) -> tuple[float, bool]:
         """Step size to use towards ``target`` and whether it lands there."""
@@ -894,6 +955,7 @@ class _Run:
             n_rejected=self.n_rejected,
             nfev=self.stepper.nfev - self.nfev0,
             h_last=h_last,
+            step_errors=np.array(self.step_errors, dtype=float).reshape(-1, 2),
         )
 
 
@@ -908,15 +970,31 @@ def _validate_t_eval(t_eval: ArrayLike) -> Array:
     return t_eval
 
 
-def _run_fixed(run: _Run, t_eval: Array, dt: float, max_steps: int) -> bool:
-    """Fixed steps of ``dt``, clipped at the save times."""
-    for target in t_eval[1:]:
+def _run_fixed(
+    run: _Run, t_eval: Array, dt: float, max_steps: int, estimate_error: bool = False
+) -> bool:
+    """Fixed steps of ``dt``, clipped at the save times.
+
+    With ``estimate_error``, the step that lands on a save time is repeated as two half
+    steps (:meth:`_Run.estimate_error`) when the extra steps stay within about 20% of the
+    run's steps (always at the first and the last save time).
+    """
+    for i, target in enumerate(t_eval[1:], start=1):
+        prev = None
         while run.t < target:
             if run.n_steps >= max_steps:
                 return run.fail(f"maximum number of steps ({max_steps}) reached at t={run.t:.12g}")
             h, lands = run.plan(dt, target)
-            if not run.accept(run.stepper.step(run.u, h), h, target if lands else None):
+            u_new = run.stepper.step(run.u, h)
+            if lands:
+                prev = (run.u, run.t, u_new if h == dt else None)
+            if not run.accept(u_new, h, target if lands else None):
                 return False
+        last = i == len(t_eval) - 1
+        if estimate_error and prev is not None and (
+            last or run.check_steps + 2 <= 0.2 * run.n_steps + 2
+        ):
+            run.estimate_error(prev[0], prev[1], dt, prev[2])
         run.save()
     return True
 
@@ -964,6 +1042,7 @@ def _run_adaptive(
                 h = h_next
             if h < h_min:
                 return run.fail(_h_min_message(stepper, run.t, h, h_min)), h
+        run.h_next = h
         run.save()
     return True, h
 
@@ -994,6 +1073,9 @@ def integrate(
     on_save: Callable[[float, Array], None] | None = None,
     progress: Callable[[float], None] | None = None,
     extrapolate: bool = True,
+    estimate_error: bool = False,
+    on_save_state: Callable[[float, Array, dict], None] | None = None,
+    state: dict | None = None,
 ) -> IntegrationResult:
     """Integrate ``du/dt = L u + N(u)`` and save the state at ``t_eval``.
 
@@ -1030,6 +1112,18 @@ def integrate(
         Adaptive runs advance with the Richardson-extrapolated step-doubling
         solution (default; about 3x smaller errors at the same cost on the
         mean-field benchmark), the error estimate being that of the two half steps.
+    estimate_error : bool
+        Fixed-step runs: estimate the local error of a step of ``dt`` by step doubling
+        at save times (the landing step again as two half steps; at most about 20% more
+        steps); see ``IntegrationResult.step_errors``.
+    on_save_state : callable, optional
+        ``on_save_state(t, u, state)`` after each save, ``state`` a dict with the step
+        size to continue with (``h``), the controller's error history (``err_prev``) and
+        the counters so far (``n_steps``, ``n_rejected``, ``nfev``).
+    state : dict, optional
+        Continue a run from one of its save times: the ``state`` reported there by
+        ``on_save_state`` (its ``h`` and ``err_prev``; ``u0`` the state saved then). The
+        steps taken are then those of the uninterrupted run.
 
     Returns
     -------
@@ -1066,6 +1160,20 @@ def integrate(
     ...                 controller=StepController(rtol=1e-6))
     >>> res.status, round(float(res.t[-1]), 5) == round(float(np.log(2)), 5)
     ('failed', True)
+
+    A run continued from a save time with the ``state`` reported there takes the
+    same steps as the uninterrupted run:
+
+    >>> states = {}
+    >>> def keep(t, u, state):
+    ...     states[t] = state
+    >>> s = ETDRK4(-1.0, lambda u: -u**2)
+    >>> full = integrate(s, np.array([1.0]), [0.0, 1.0, 2.0],
+    ...                  controller=StepController(rtol=1e-8), on_save_state=keep)
+    >>> rest = integrate(s, full.u[1], [1.0, 2.0], controller=StepController(rtol=1e-8),
+    ...                  state=states[1.0], h_min=2e-12)
+    >>> bool(rest.u[-1, 0] == full.u[-1, 0]), rest.n_steps == full.n_steps - states[1.0]["n_steps"]
+    (True, True)
     """
     t_eval = _validate_t_eval(t_eval)
     if dt is None and controller is None:
@@ -1076,19 +1184,26 @@ def integrate(
     u = np.asarray(u0)
     if not np.issubdtype(u.dtype, np.inexact):
         u = u.astype(float)
-    run = _Run(stepper, u, t_eval, check, on_save, progress)
-    run.save()
+    run = _Run(stepper, u, t_eval, check, on_save, progress, on_save_state, controller)
     span = float(t_eval[-1] - t_eval[0])
     if controller is None:
-        _run_fixed(run, t_eval, float(dt), max_steps)
+        run.h_next = float(dt)
+        run.save()
+        _run_fixed(run, t_eval, float(dt), max_steps, estimate_error)
         return run.result(float(dt))
     controller.reset()
     h_min = 1e-12 * span if h_min is None else float(h_min)
-    if dt is not None or h0 is not None:
+    if state is not None and np.isfinite(state.get("h", math.nan)):
+        h = float(state["h"])
+        if np.isfinite(state.get("err_prev", math.nan)):
+            controller.err_prev = float(state["err_prev"])
+    elif dt is not None or h0 is not None:
         h = float(dt if dt is not None else h0)
     elif span > 0:
         h = _initial_step(stepper, controller, u, span)
     else:
         h = 1.0
+    run.h_next = h
+    run.save()
     _, h = _run_adaptive(run, t_eval, controller, h, h_min, max_steps, extrapolate)
     return run.result(h)

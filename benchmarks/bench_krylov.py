@@ -54,7 +54,8 @@ def main(quick: bool) -> None:
         runs.append((f"S^2 lmax {lmax}", mf.SphereBasis(lmax), s2, np.array([0.6, 0.0, 0.8])))
     for name, basis, model, mean in runs:
         tk, td, ik, idn, ok, ta, ts, diff = case(basis, model, mean)
-        print(f"{name:<18}{basis.n_real:>7} | {tk:>8.3f}{td:>9.3f}{td / tk:>7.1f}{ik:>4}/{idn:<2} | "
+        its = f"{ik:>4}/{idn:<2}"
+        print(f"{name:<18}{basis.n_real:>7} | {tk:>8.3f}{td:>9.3f}{td / tk:>7.1f}{its} | "
               f"{ta:>10.3f}{ts:>9.3f}{ts / ta:>7.1f}{diff:>10.1e}" + ("" if ok else "  FAILED"))
 
 

@@ -194,8 +194,22 @@ def main():
         even = (f"{max(extra, 0.0) / gain:.0f} evaluations" if gain > 0
                 else "never (direct is faster)")
         print(f"{r['label']:>14} {r['setup']:>10.4g} {r['t_kmat']:>10.4g}   {even}")
+    particle_pairs()
     print(f"\ntotal {time.perf_counter() - started:.0f} s; load average "
           f"{os.getloadavg()[0]:.2f}")
+
+
+def particle_pairs(R: int = 64, n: int = 256) -> None:
+    """The numpy particle path of layer models: ns per token pair per head (two heads)."""
+    from meanfield.particles.layers import ambient_field
+
+    model = mf.MeanFieldModel(mf.AttentionLayer(1.0, K=np.diag([1.5, 0.5]))
+                              + mf.AttentionLayer(2.0), dim=2)
+    x = np.random.default_rng(0).normal(size=(R, n, 2))
+    x /= np.linalg.norm(x, axis=-1, keepdims=True)
+    t = per_call(lambda: ambient_field(model, x), calls=5)
+    print(f"\nlayer particles (numpy path, {R} x {n} tokens, 2 heads): "
+          f"{t / (R * n * n * 2) * 1e9:.1f} ns per token pair per head")
 
 
 if __name__ == "__main__":

@@ -797,7 +797,7 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
                 n_modes=np.array([basis.max_degree + 1] + data["n_modes"], dtype=int),
                 coeffs=[bs.coeffs(y0)] + data["coeffs"], message=msg)
             branches.append(branch)
-            hopfs += _hopf_points(model, param, k, data["hopf"])
+            hopfs += _hopf_points(k, data["hopf"])
             for yf, b in fl:
                 cf = b.coeffs(yf)
                 folds.append(Fold(param=float(yf[-1]), mode=k,
@@ -837,7 +837,7 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
     return diag
 
 
-def _hopf_points(model, param: str, mode: int, located) -> list[HopfPoint]:
+def _hopf_points(mode: int, located) -> list[HopfPoint]:
     out = []
     for yh, b in located:
         lam = _leading(b, yh)
@@ -880,7 +880,7 @@ def _diagram_from_state(model, basis, param, bounds, start, *, ds, ds_max, max_p
                     morse_index=np.array(data["morse_index"], dtype=int),
                     n_modes=np.array(data["n_modes"], dtype=int), coeffs=data["coeffs"],
                     message=msg)
-    hopfs = _hopf_points(model, param, mode, data["hopf"])
+    hopfs = _hopf_points(mode, data["hopf"])
     folds = []
     for yf, b in fl:
         cf = b.coeffs(yf)

@@ -57,41 +57,21 @@ def newton_krylov(system, x0: np.ndarray, tol: float, max_iter: int,
     >>> round(st.amplitude(1), 8), st.converged
     (0.91161504, True)
     """
-    x = np.array(x0, dtype=float)
-    r = system.residual(x)
-    history = [float(np.max(np.abs(r)))]
-    message = ""
-    n = x.size
-    for _ in range(max_iter):
-        if history[-1] <= tol:
-            break
+    from .stationary import _newton
+
+    def direction(system, x, r, norm):
+        n = x.size
         jvp = system.jvp(x) if hasattr(system, "jvp") else _jvp_factory(system, x)
-        op = LinearOperator((n, n), matvec=lambda v, f=jvp: f(v)[0], dtype=float)
-        rtol = min(0.1, max(history[-1], 1e-14 / max(history[-1], 1e-300)))
-        dx, info = gmres(op, -r, rtol=min(rtol, 0.1), atol=0.1 * tol, restart=min(n, 60),
+        op = LinearOperator((n, n), matvec=lambda v: jvp(v)[0], dtype=float)
+        rtol = min(0.1, max(norm, 1e-14 / max(norm, 1e-300)))
+        dx, info = gmres(op, -r, rtol=rtol, atol=0.1 * tol, restart=min(n, 60),
                          maxiter=gmres_maxiter)
         if info < 0 or not np.all(np.isfinite(dx)):
-            message = f"GMRES failed (info {info})"
-            break
-        alpha, accepted = 1.0, False
-        while alpha >= 1.0 / 1024:
-            x_try = x + alpha * dx
-            r_try = system.residual(x_try)
-            norm = float(np.max(np.abs(r_try)))
-            if np.isfinite(norm) and norm < (1 - 1e-4 * alpha) * history[-1]:
-                accepted = True
-                break
-            alpha /= 2
-        if not accepted:
-            message = (f"line search failed at residual {history[-1]:.3e} (no decrease along "
-                       "the Newton-Krylov direction down to step 1/1024)")
-            break
-        x, r = x_try, r_try
-        history.append(norm)
-    converged = history[-1] <= tol
-    if not converged and not message:
-        message = f"no convergence in {max_iter} iterations (residual {history[-1]:.3e})"
-    return x, history, converged, message
+            return None, f"GMRES failed (info {info})"
+        return dx, ""
+
+    return _newton(system, x0, tol, max_iter, singular=False, direction=direction,
+                   name="Newton-Krylov")
 
 
 def leading_eigenvalues(model, basis, coeffs, k: int = 6, tol: float = 1e-10,

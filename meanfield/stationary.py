@@ -402,23 +402,38 @@ class _SymbolicSystem(_System):
         return self._jac(x, self.model.kappa)
 
 
-def _newton(system: _System, x0: np.ndarray, tol: float, max_iter: int, singular: bool):
-    x = x0.copy()
+def _dense_direction(singular: bool):
+    """The Newton step from the assembled Jacobian (least squares when ``singular``)."""
+    def direction(system, x, r, norm):
+        J = system.jacobian(x)
+        if singular:
+            return np.linalg.lstsq(J, -r, rcond=1e-12)[0], ""
+        try:
+            return np.linalg.solve(J, -r), ""
+        except np.linalg.LinAlgError:
+            return None, "singular Jacobian (a bifurcation point, or a degenerate subspace)"
+    return direction
+
+
+def _newton(system: _System, x0: np.ndarray, tol: float, max_iter: int, singular: bool,
+            direction=None, name: str = "Newton"):
+    """Newton's method with a backtracking line search on the max-norm.
+
+    ``direction(system, x, r, |r|) -> (dx or None, message)`` gives the step (default: the
+    dense Jacobian; :mod:`meanfield.krylov` passes GMRES). Returns (x, history, converged,
+    message).
+    """
+    direction = direction or _dense_direction(singular)
+    x = np.array(x0, dtype=float)
     r = system.residual(x)
     history = [float(np.max(np.abs(r)))]
     message = ""
     for _ in range(max_iter):
         if history[-1] <= tol:
             break
-        J = system.jacobian(x)
-        if singular:
-            dx = np.linalg.lstsq(J, -r, rcond=1e-12)[0]
-        else:
-            try:
-                dx = np.linalg.solve(J, -r)
-            except np.linalg.LinAlgError:
-                message = "singular Jacobian (a bifurcation point, or a degenerate subspace)"
-                break
+        dx, message = direction(system, x, r, history[-1])
+        if dx is None:
+            break
         alpha, accepted = 1.0, False
         while alpha >= 1.0 / 1024:
             x_try = x + alpha * dx
@@ -430,7 +445,7 @@ def _newton(system: _System, x0: np.ndarray, tol: float, max_iter: int, singular
             alpha /= 2
         if not accepted:
             message = (f"line search failed at residual {history[-1]:.3e} (no decrease along "
-                       "the Newton direction down to step 1/1024)")
+                       f"the {name} direction down to step 1/1024)")
             break
         x, r = x_try, r_try
         history.append(norm)

@@ -55,6 +55,20 @@ class Curve:
         return guess if self.solve is None else float(self.solve(float(beta), guess))
 
 
+def _start_window(model, basis, betas, mode: int, kappa_bounds):
+    """Checked betas and the kappa window of the start's diagram (0.5 .. 1.2 kappa_k)."""
+    betas = np.asarray(betas, dtype=float)
+    if betas.ndim != 1 or betas.size < 1 or not np.all(np.isfinite(betas)):
+        raise ValueError("betas must be a non-empty 1-D array of finite values")
+    if kappa_bounds is None:
+        k1 = bifurcation_points_of_uniform(model_at(model, "beta", float(betas[0])), basis,
+                                           "kappa", (1e-3, 1e3), mode, n_scan=200)
+        if not k1:
+            raise ValueError(f"no branch point of mode {mode} at beta={betas[0]}")
+        kappa_bounds = (0.5 * k1[0], 1.2 * k1[0])
+    return betas, kappa_bounds
+
+
 def _fold_start(model, basis, beta: float, mode: int, bounds):
     m = model_at(model, "beta", beta)
     d = bifurcation_diagram(m, basis, "kappa", bounds, modes=(mode,))
@@ -132,15 +146,7 @@ def fold_curve(model, basis, betas, *, mode: int = 1, kappa_bounds=None,
     >>> round(float(fc.kappa[0]), 10)  # the fold of the beta = 3 diagram
     0.7502601061
     """
-    betas = np.asarray(betas, dtype=float)
-    if betas.ndim != 1 or betas.size < 1 or not np.all(np.isfinite(betas)):
-        raise ValueError("betas must be a non-empty 1-D array of finite values")
-    if kappa_bounds is None:
-        k1 = bifurcation_points_of_uniform(model_at(model, "beta", betas[0]), basis, "kappa",
-                                           (1e-3, 1e3), mode, n_scan=200)
-        if not k1:
-            raise ValueError(f"no branch point of mode {mode} at beta={betas[0]}")
-        kappa_bounds = (0.5 * k1[0], 1.2 * k1[0])
+    betas, kappa_bounds = _start_window(model, basis, betas, mode, kappa_bounds)
     bs, z = _fold_start(model, basis, betas[0], mode, kappa_bounds)
     ell = z[bs.n:2 * bs.n].copy()
     zs, amps = [], []
@@ -218,13 +224,8 @@ def maxwell_curve(model, basis, betas, *, mode: int = 1, kappa_bounds=None,
     >>> round(float(mc.kappa[0]), 9)  # kappa_c of the beta = 3 diagram
     0.752187766
     """
-    betas = np.asarray(betas, dtype=float)
-    if betas.ndim != 1 or betas.size < 1 or not np.all(np.isfinite(betas)):
-        raise ValueError("betas must be a non-empty 1-D array of finite values")
+    betas, kappa_bounds = _start_window(model, basis, betas, mode, kappa_bounds)
     m0 = model_at(model, "beta", float(betas[0]))
-    if kappa_bounds is None:
-        k1 = bifurcation_points_of_uniform(m0, basis, "kappa", (1e-3, 1e3), mode, n_scan=200)
-        kappa_bounds = (0.5 * k1[0], 1.2 * k1[0])
     d = bifurcation_diagram(m0, basis, "kappa", kappa_bounds, modes=(mode,))
     if not d.first_order_transitions:
         raise ValueError(f"no first-order transition at beta={betas[0]}: start the Maxwell "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import initial, io
+from . import initial, io, manifest
 from ._signals import Terminated, sigterm_raises
 from .bases import CircleBasis
 from .evolution import _unfinished, evolve
@@ -60,7 +60,8 @@ def _add_evolve_args(p: argparse.ArgumentParser, defaults: dict) -> None:
     p.add_argument("--rtol", type=_positive(float), default=1e-8)
     p.add_argument("--dt", type=_positive(float), default=None,
                    help="fixed step size (default: adaptive steps with --rtol)")
-    p.add_argument("--out", default=defaults.get("out", "results"), help="output folder")
+    p.add_argument("--out", default=defaults.get("out", "results/evolve"),
+                   help="output folder (its manifest.json lists what the run wrote)")
     p.add_argument("--checkpoint-every", type=_nonnegative, default=10.0, metavar="SECONDS",
                    help="seconds between writes of OUT/checkpoint.npz (0: at every save "
                    "time; default 10); it is also written when the run is interrupted "
@@ -427,11 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "the tricritical beta_*")
     ph.add_argument("--beta", type=_range, default=(0.5, 6.0, 0.25), help="lo:hi:step")
     ph.add_argument("--dynamics", choices=("usa", "sa"), default="usa")
-    ph.add_argument("--out", default="results")
+    ph.add_argument("--out", default="results/phase-diagram")
     ph.add_argument("--no-progress", action="store_true")
     va = sub.add_parser("validate", help="reproduce the published results (validation/)")
     va.add_argument("--quick", action="store_true")
-    va.add_argument("--out", default=None, help="folder for REPORT.md (default validation/)")
+    va.add_argument("--out", default=None, help="folder for REPORT.md (default validation/, "
+                    "validation/quick/ with --quick)")
     sy = sub.add_parser("symbolic", help="the stationary system, thresholds and normal form "
                         "derived with sympy")
     sy.add_argument("--kernel", choices=("attention", "kuramoto", "generic"),
@@ -471,12 +473,15 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--times", type=_times, default=None,
                     help="times of the 3-D scatter panels (dim >= 3), e.g. 0,5,10")
     pa.add_argument("--cluster-tol", type=_positive(float), default=1e-2)
-    pa.add_argument("--out", default="results")
+    pa.add_argument("--out", default="results/particles")
     pa.add_argument("--no-progress", action="store_true")
     from .sweep.command import _NEGATIVE_VALUE, add_sweep_parser
 
     for sp_ in (p, d, b, ph, va, sy, pa):  # "--range -1:2" is a value, not an option
         sp_._negative_number_matcher = _NEGATIVE_VALUE
+    for sp_ in (p, d, b, ph, pa):
+        sp_.add_argument("--overwrite", action="store_true",
+                         help="replace another command's results in --out (see manifest.json)")
     add_sweep_parser(sub)
     return parser
 
@@ -490,7 +495,7 @@ def _add_bifurcate_args(p: argparse.ArgumentParser, exclude_common: bool = False
         p.add_argument("--n-modes", type=_positive(int), default=32)
         p.add_argument("--dim", type=int, default=2)
         p.add_argument("--sphere", action="store_true", help="full S^2 (spherical harmonics)")
-        p.add_argument("--out", default="results")
+        p.add_argument("--out", default="results/bifurcate")
         p.add_argument("--no-progress", action="store_true")
     p.add_argument("--param", choices=("kappa", "noise", "beta"), default="kappa")
     p.add_argument("--range", type=_range, default=(0.2, 2.0), help="lo:hi of the parameter")
@@ -567,12 +572,17 @@ def main(argv: list[str] | None = None) -> int:
     >>> ok, bad
     (0, 2)
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
         with sigterm_raises():
-            if getattr(args, "out", None) is not None:
-                _check_out(args.out)
-            return COMMANDS[args.command](args)
+            if getattr(args, "out", None) is None or args.command == "validate":
+                return COMMANDS[args.command](args)
+            _check_out(args.out)
+            with manifest.Run(args.out, args.command, argv,
+                              overwrite=getattr(args, "overwrite", False)) as run:
+                run.exit_status = COMMANDS[args.command](args)
+                return run.exit_status
     except (KeyboardInterrupt, Terminated) as err:
         name = "SIGTERM" if isinstance(err, Terminated) else "Ctrl-C (SIGINT)"
         print(f"meanfield: interrupted by {name}{_resume_hint(args)}", file=sys.stderr)

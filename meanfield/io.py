@@ -76,6 +76,13 @@ def clean_stale_temporaries(path: str | os.PathLike, max_age: float = STALE_AGE)
     return removed
 
 
+def _umask() -> int:
+    """The process's file-creation mask (read without changing it for good)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic(path: str | os.PathLike, write) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,6 +90,7 @@ def _atomic(path: str | os.PathLike, write) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.pid{os.getpid()}.",
                                suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results get the usual modes
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()

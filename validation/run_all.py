@@ -1,6 +1,8 @@
 """Run every validation script and write validation/REPORT.md (atomically).
 
-Usage: python validation/run_all.py [--quick]. Exit status 1 if any row fails.
+Usage: python validation/run_all.py [--quick] [--out DIR]. Exit status 1 if any row fails.
+The full run writes validation/REPORT.md; ``--quick`` (fewer cases) writes validation/quick/
+unless --out says otherwise.
 """
 
 from __future__ import annotations
@@ -28,9 +30,12 @@ def scripts() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer cases (under a minute)")
-    parser.add_argument("--out", default=str(HERE), help="folder for REPORT.md and figures/")
+    parser.add_argument("--out", default=None, help="folder for REPORT.md and figures/ "
+                        "(default validation/; with --quick validation/quick/, so that a "
+                        "quick run never replaces the committed full report)")
     args = parser.parse_args(argv)
-    OUTPUT["dir"] = __import__("pathlib").Path(args.out)
+    out = args.out if args.out is not None else (HERE / "quick" if args.quick else HERE)
+    OUTPUT["dir"] = __import__("pathlib").Path(out)
     OUTPUT["dir"].mkdir(parents=True, exist_ok=True)
     rows, figures = [], []
     start = time.perf_counter()

@@ -361,16 +361,28 @@ def _particle_dt(args) -> float:
     return float(f"{dt:.2g}")
 
 
+#: ``meanfield particles`` on the circle draws every token as a dot up to this many tokens,
+#: and the empirical density (a histogram per save time) above
+DOTS_UP_TO = 1000
+
+
 def _particle_figure(ps, out: Path, times) -> Path:
     from matplotlib.figure import Figure
 
     if ps.dim == 2:
         fig = Figure(figsize=(6, 4), constrained_layout=True)
         ax = fig.subplots()
-        th = ps.angles()
-        step = max(1, ps.n // 2000)  # at most ~2000 tokens drawn
-        tt = np.broadcast_to(ps.t[:, None], th.shape)[:, ::step]
-        ax.scatter(th[:, ::step].ravel(), tt.ravel(), s=0.5, c="k", alpha=0.4, linewidths=0)
+        th = np.mod(ps.angles(), 2 * np.pi)
+        if ps.n <= DOTS_UP_TO:  # every token a dot
+            tt = np.broadcast_to(ps.t[:, None], th.shape)
+            ax.scatter(th.ravel(), tt.ravel(), s=0.5, c="k", alpha=0.4, linewidths=0)
+        else:  # thousands of tokens: the empirical density, not stripes of dots
+            bins = int(min(256, max(32, np.sqrt(ps.n) * 2)))
+            edges = np.linspace(0.0, 2 * np.pi, bins + 1)
+            dens = np.stack([np.histogram(row, edges)[0] for row in th]) * (bins / ps.n)
+            centres = 0.5 * (edges[1:] + edges[:-1])
+            im = ax.pcolormesh(centres, ps.t, dens, shading="nearest", cmap="magma")
+            fig.colorbar(im, ax=ax, label=r"empirical density w.r.t. $\sigma$")
         ax.set_xlim(0, 2 * np.pi)
         ax.set_xlabel(r"$\theta_j$")
         ax.set_ylabel("t (depth)")
@@ -390,6 +402,9 @@ def _particle_figure(ps, out: Path, times) -> Path:
             ax.set_ylim(-1, 1)
             ax.set_zlim(-1, 1)
             ax.set_title(f"t = {ps.t[i]:.3g}" + ("" if ps.dim == 3 else " (first 3 coords)"))
+        p = ps.params
+        fig.suptitle(f"{p['dynamics'].upper()} particles: n={ps.n}, beta={p['beta']:g}, "
+                     f"kappa={p['kappa']:g}, S^{ps.dim - 1}", fontsize=10)
         path = out / "scatter3d.png"
     fig.savefig(path, dpi=110)
     return path

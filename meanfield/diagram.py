@@ -859,7 +859,11 @@ class BifurcationDiagram:
         for ax in (ax_a, ax_f):
             ax.grid(alpha=0.3)
         ax_a.legend(handles=handles, fontsize="small", loc="best")
-        ax_a.set_title(f"bifurcation diagram in {self.param_name}")
+        from .plotting import parameters_label
+
+        omit = (self.param_name,) + (("kappa",) if self.param_name == "noise" else ())
+        ax_a.set_title(f"bifurcation diagram in {self.param_name}: "
+                       f"{parameters_label(self.model, omit=omit)}", fontsize=10)
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             fig.savefig(path, dpi=120)

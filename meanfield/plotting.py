@@ -11,6 +11,59 @@ from pathlib import Path
 import numpy as np
 
 
+def parameters_label(model, omit: tuple[str, ...] = ()) -> str:
+    """The parameters of a model as a figure states them: dynamics, beta, kappa, S^{d-1}.
+
+    ``omit`` drops parameters a figure varies (say the continuation parameter).
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> from meanfield.plotting import parameters_label
+    >>> parameters_label(mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0))
+    'USA, beta=3, kappa=1, S^1'
+    >>> parameters_label(mf.MeanFieldModel(mf.AttentionKernel(2.0), kappa=float("inf"),
+    ...                                    dim=3), omit=("beta",))
+    'USA, kappa=inf (no noise), S^2'
+    """
+    parts = [str(getattr(model, "dynamics", "")).upper()]
+    beta = getattr(model, "beta", None)
+    if "beta" not in omit and beta is not None:
+        parts.append(f"beta={float(beta):g}")
+    kappa = float(getattr(model, "kappa", np.inf))
+    if "kappa" not in omit and "noise" not in omit:
+        parts.append(f"kappa={kappa:g}" + (" (no noise)" if np.isinf(kappa) else ""))
+    inter = getattr(model, "interaction", None)
+    if inter is not None and type(inter).__name__ not in ("IsotropicUSA", "IsotropicSA"):
+        parts.append(type(inter).__name__)
+    parts.append(f"S^{int(model.dim) - 1}")
+    return ", ".join(p for p in parts if p)
+
+
+def _basis_label(basis) -> str:
+    if getattr(basis, "is_zonal", False):
+        return f"zonal, lmax={basis.max_degree}"
+    if basis.dim == 2:
+        return f"{getattr(basis, 'n_modes', basis.max_degree + 1)} modes"
+    return f"lmax={basis.max_degree}"
+
+
+def solution_title(sol) -> str:
+    """``parameters_label`` of the run's model with its resolution.
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> from meanfield.plotting import solution_title
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> sol = mf.evolve(model, basis, mf.initial.perturbed_uniform(basis, 0.1, seed=0), 1.0)
+    >>> solution_title(sol)
+    'USA, beta=3, kappa=1, S^1 (32 modes)'
+    """
+    return f"{parameters_label(sol.model)} ({_basis_label(sol.basis)})"
+
+
 def _axes(ax):
     if ax is None:
         import matplotlib.pyplot as plt
@@ -34,7 +87,7 @@ def plot_spacetime(sol, ax=None, cmap: str = "magma"):
     >>> sol = mf.evolve(model, basis, rho0, 5.0, [0, 1, 2, 5])
     >>> ax = plotting.plot_spacetime(sol)
     >>> ax.get_title(), len(ax.figure.axes)  # the image and its colorbar
-    ('USA: beta=3, kappa=1', 2)
+    ('USA, beta=3, kappa=1, S^1 (32 modes)', 2)
     """
     ax = _axes(ax)
     if len(sol.basis.shape) != 1:
@@ -44,8 +97,7 @@ def plot_spacetime(sol, ax=None, cmap: str = "magma"):
     ax.figure.colorbar(im, ax=ax, label=r"$\rho$ (w.r.t. $\sigma$)")
     ax.set_xlabel(r"$\theta$" if sol.basis.dim == 2 else "grid")
     ax.set_ylabel("t (depth)")
-    m = sol.model
-    ax.set_title(f"{m.dynamics.upper()}: beta={m.beta:g}, kappa={m.kappa:g}")
+    ax.set_title(solution_title(sol))
     return ax
 
 
@@ -79,6 +131,7 @@ def plot_free_energy(sol, ax=None):
         ax.plot(sol.t, sol.free_energy, "-o", ms=2)
         ax.set_ylabel(r"free energy $F(\rho)$")
     ax.set_xlabel("t (depth)")
+    ax.set_title(solution_title(sol), fontsize=10)
     ax.grid(alpha=0.3)
     return ax
 
@@ -106,6 +159,7 @@ def plot_amplitudes(sol, modes=(1, 2, 3), ax=None):
             ax.semilogy(sol.t, np.maximum(sol.amplitude(k), 1e-300), label=f"k={k}")
     ax.set_xlabel("t (depth)")
     ax.set_ylabel(r"$|\rho_k|$")
+    ax.set_title(solution_title(sol), fontsize=10)
     ax.legend()
     ax.grid(alpha=0.3)
     return ax

@@ -132,8 +132,13 @@ def plot_sphere_evolution(solution, times=None, projection: str = "mollweide", n
     >>> rho0 = mf.initial.perturbed_uniform(basis, 0.1, seed=0)
     >>> sol = mf.evolve(model, basis, rho0, 2.0, [0, 1, 2])
     >>> fig = plot_sphere_evolution(sol)
-    >>> [ax.get_title() for ax in fig.axes]
-    ['t = 0', 't = 1', 't = 2']
+    >>> [ax.get_title() for ax in fig.axes]  # three maps and their common colorbar
+    ['t = 0', 't = 1', 't = 2', '']
+    >>> fig.get_suptitle()
+    'USA, beta=1, kappa=4, S^2 (lmax=12)'
+    >>> "density" in fig.axes[-1].get_xlabel()
+    True
+
     """
     import matplotlib.pyplot as plt
 
@@ -150,11 +155,24 @@ def plot_sphere_evolution(solution, times=None, projection: str = "mollweide", n
     fig = plt.figure(figsize=(4 * ncols, 2.6 * nrows if projection != "orthographic"
                               else 4 * nrows))
     vmin, vmax = (float(rho.min()), float(rho.max())) if common_scale else (None, None)
+    axes = []
     for j in range(n):
         kw = {"projection": "3d"} if projection == "orthographic" else (
             {} if projection == "rectilinear" else {"projection": projection})
         ax = fig.add_subplot(nrows, ncols, j + 1, **kw)
         plot_sphere_density(basis, rho[j], ax=ax, projection=projection, cmap=cmap,
-                            colorbar=False, title=f"t = {t[idx[j]]:.3g}", vmin=vmin,
-                            vmax=vmax)
+                            colorbar=not common_scale, title=f"t = {t[idx[j]]:.3g}",
+                            vmin=vmin, vmax=vmax)
+        if projection != "orthographic":
+            ax.tick_params(labelsize=6)
+        axes.append(ax)
+    if common_scale:  # one scale for all panels: one colorbar
+        from matplotlib import cm, colors
+
+        mappable = cm.ScalarMappable(norm=colors.Normalize(vmin, vmax), cmap=cmap)
+        fig.colorbar(mappable, ax=axes, orientation="horizontal", shrink=0.5, pad=0.06,
+                     label=r"density w.r.t. $\sigma$ (uniform = 1)")
+    from .plotting import solution_title
+
+    fig.suptitle(solution_title(solution), fontsize=10)
     return fig

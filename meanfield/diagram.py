@@ -862,8 +862,9 @@ class BifurcationDiagram:
         from .plotting import parameters_label
 
         omit = (self.param_name,) + (("kappa",) if self.param_name == "noise" else ())
-        ax_a.set_title(f"bifurcation diagram in {self.param_name}: "
-                       f"{parameters_label(self.model, omit=omit)}", fontsize=10)
+        label = parameters_label(self.model, omit=omit)
+        ax_a.set_title(f"bifurcation diagram in {self.param_name}"
+                       + (f": {label}" if label else ""), fontsize=10)
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             fig.savefig(path, dpi=120)

@@ -26,6 +26,8 @@ def parameters_label(model, omit: tuple[str, ...] = ()) -> str:
     ...                                    dim=3), omit=("beta",))
     'USA, kappa=inf (no noise), S^2'
     """
+    if model is None:  # a result loaded without its model
+        return ""
     parts = [str(getattr(model, "dynamics", "")).upper()]
     beta = getattr(model, "beta", None)
     if "beta" not in omit and beta is not None:
@@ -36,7 +38,8 @@ def parameters_label(model, omit: tuple[str, ...] = ()) -> str:
     inter = getattr(model, "interaction", None)
     if inter is not None and type(inter).__name__ not in ("IsotropicUSA", "IsotropicSA"):
         parts.append(type(inter).__name__)
-    parts.append(f"S^{int(model.dim) - 1}")
+    if getattr(model, "dim", None) is not None:
+        parts.append(f"S^{int(model.dim) - 1}")
     return ", ".join(p for p in parts if p)
 
 

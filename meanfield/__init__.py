@@ -13,7 +13,7 @@ from .continuation import bifurcation_diagram, phase_diagram
 from .diagram import BifurcationDiagram
 from .evolution import Solution, evolve
 from .free_energy import entropy, free_energy, interaction_energy
-from .interactions import AttentionLayer, ExternalPotential, MultiHead, Perceptron
+from .interactions import AttentionLayer, ExternalPotential, MultiHead, Perceptron, RigidRotation
 from .kernels import AttentionKernel, Kernel, KuramotoKernel, ZonalKernel
 from .model import MeanFieldModel
 from .particles import ParticleSolution, simulate_particles
@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AttentionKernel", "AttentionLayer", "BifurcationDiagram", "ExternalPotential",
-    "MultiHead", "Perceptron", "CircleBasis", "ConvergenceError", "Kernel",
+    "MultiHead", "Perceptron", "RigidRotation", "CircleBasis", "ConvergenceError", "Kernel",
     "KuramotoKernel", "MeanFieldModel", "Solution", "ZonalKernel", "bifurcation_diagram",
     "entropy", "evolve", "free_energy", "initial", "interaction_energy", "linear_stability",
     "phase_diagram", "stationary_state", "SphereBasis", "ZonalBasis",

@@ -3,7 +3,8 @@
 See :mod:`meanfield.interactions.base` for the contract and the registry of evaluations per
 (interaction, basis) kind, :mod:`.isotropic` for today's USA / SA kernels (diagonal
 multipliers), :mod:`.layers` for the weighted layers users build, :mod:`.quadrature` for
-the dense-operator evaluation of a weighted head, :mod:`.fields` for rho-independent fields.
+the dense-operator evaluation of a weighted head, :mod:`.fields` for rho-independent fields,
+:mod:`.rotation` for the rigid rotation layer.
 """
 
 from . import fields, quadrature  # noqa: F401  (their evaluators register on import)
@@ -11,6 +12,7 @@ from .base import Interaction, SumInteraction, evaluator_for, register
 from .isotropic import IsotropicSA, IsotropicUSA, isotropic
 from .layers import AttentionLayer, ExternalPotential, Layer, LayerSum, MultiHead, Perceptron
 from .quadrature import AttentionHead
+from .rotation import RigidRotation, RotationField
 
 
 def as_interaction(source, dynamics: str, dim: int) -> Interaction:
@@ -35,4 +37,4 @@ def as_interaction(source, dynamics: str, dim: int) -> Interaction:
 
 __all__ = ["AttentionHead", "AttentionLayer", "ExternalPotential", "Interaction",
            "IsotropicSA", "IsotropicUSA", "Layer", "LayerSum", "MultiHead", "Perceptron",
-           "SumInteraction", "as_interaction", "evaluator_for", "isotropic", "register"]
+           "RigidRotation", "RotationField", "SumInteraction", "as_interaction", "evaluator_for", "isotropic", "register"]

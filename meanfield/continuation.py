@@ -755,7 +755,9 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
         refs = {k: _closed_form_threshold(model, param, k) for k in modes}
         raise ValueError(f"bounds {param} in [{lo:g}, {hi:g}] contain no bifurcation point from "
                          f"the uniform state for modes {modes} (thresholds: "
-                         + ", ".join(f"mode {k}: {v:.6g}" for k, v in refs.items()) + ")")
+                         + ", ".join(f"mode {k}: {v:.6g}" for k, v in refs.items()) + "); "
+                         "widen the bounds, or find the branches present in the window with "
+                         "meanfield.deflated.deflated_continuation")
 
     branches, points, folds, crossings, hopfs = [], [], [], [], []
     for n_done, k in enumerate(modes):

@@ -926,6 +926,18 @@ def _circle_basis_for(model, tol: float = 1e-12):
     return CircleBasis(max(32, 2 * ((need or 31) + 1)))
 
 
+def _default_basis_for(model, tol: float = 1e-12):
+    """The circle for dim = 2, else zonal densities (the 1-cluster branch is zonal), both
+    with twice the degrees the kernel needs (the branch's states are smooth, not the kernel
+    alone)."""
+    if model.dim == 2:
+        return _circle_basis_for(model, tol)
+    from .bases import ZonalBasis
+
+    need = model.required_degree(tol)
+    return ZonalBasis(model.dim, max(31, 2 * ((need or 15) + 1) - 1))
+
+
 def first_bifurcation(model, basis=None, amplitude: float = 1e-2) -> BifurcationPoint:
     """kappa_1 of ``model``'s kernel located numerically, with its kind and curvature.
 
@@ -944,7 +956,7 @@ def first_bifurcation(model, basis=None, amplitude: float = 1e-2) -> Bifurcation
     ('subcritical', 0.7588462084, True)
     """
     check_model(model)
-    basis = basis if basis is not None else _circle_basis_for(model)
+    basis = basis if basis is not None else _default_basis_for(model)
     check_basis(basis)
     guess = _closed_form_threshold(model, "kappa", 1)
     if not np.isfinite(guess) or guess <= 0:
@@ -1136,9 +1148,11 @@ def phase_diagram(beta_values, *, dim: int = 2, dynamics: str = "usa", basis_fac
     beta_values : array_like
         Values of beta to sample (each > 0 for a mode-1 instability).
     dim : int
-        Sphere S^{dim-1}; the default basis factory covers the circle (dim = 2).
+        Sphere S^{dim-1}; the default basis is the circle for dim = 2 and zonal densities
+        (``ZonalBasis(dim, lmax)``) for dim > 2, resolving the kernel at each beta.
     basis_factory : callable, optional
-        beta -> basis resolving the kernel at that beta.
+        beta -> basis resolving the kernel at that beta (also used by the continued curves
+        ``fold_curve``, ``maxwell_curve``, ``branch_point_curve``).
 
     Examples
     --------
@@ -1158,11 +1172,8 @@ def phase_diagram(beta_values, *, dim: int = 2, dynamics: str = "usa", basis_fac
     if betas.ndim != 1 or betas.size == 0 or np.any(~np.isfinite(betas)):
         raise ValueError("beta_values must be a non-empty 1-D array of finite numbers")
     if basis_factory is None:
-        if dim != 2:
-            raise ValueError("dim > 2 needs a basis_factory (e.g. a zonal basis)")
-
         def basis_factory(beta):
-            return _circle_basis_for(MeanFieldModel(AttentionKernel(beta), 1.0, dynamics, dim))
+            return _default_basis_for(MeanFieldModel(AttentionKernel(beta), 1.0, dynamics, dim))
 
     def model_of(beta):
         return MeanFieldModel(AttentionKernel(beta), kappa=1.0, dynamics=dynamics, dim=dim)
@@ -1197,6 +1208,8 @@ def phase_diagram(beta_values, *, dim: int = 2, dynamics: str = "usa", basis_fac
         i = int(flips[0])
         beta_star = brentq(lambda b: first_bifurcation(model_of(b), basis_factory(b)).curvature,
                            betas[i], betas[i + 1], xtol=1e-12, rtol=1e-13)
-    return PhaseDiagram(beta=betas, kappa_1=np.array(k1), curvature=curv, kind=kinds,
-                        kappa_fold=np.array(kf), kappa_c=np.array(kc), beta_star=beta_star,
-                        dim=dim, dynamics=dynamics)
+    pd = PhaseDiagram(beta=betas, kappa_1=np.array(k1), curvature=curv, kind=kinds,
+                      kappa_fold=np.array(kf), kappa_c=np.array(kc), beta_star=beta_star,
+                      dim=dim, dynamics=dynamics)
+    pd._basis_factory = basis_factory  # the continued curves use the same bases
+    return pd

@@ -79,7 +79,7 @@ def _fold_start(model, basis, beta: float, mode: int, bounds):
     br = d.branches[0]
     i = int(np.argmin(np.abs(np.asarray(br.param) - fold.param)))
     bs = BranchSystem(m, basis, "kappa", mode=mode)
-    x = bs.y_of(br.coeffs[i], fold.param)[:-1]
+    x = bs.y_of(_on_basis(br.coeffs[i], bs.basis), fold.param)[:-1]
     J = bs.system(fold.param).jacobian(x)
     phi = np.linalg.svd(J)[2][-1]
     return bs, np.concatenate([x, phi, [fold.param]])
@@ -207,6 +207,20 @@ def _maxwell_system(bs: BranchSystem, y: np.ndarray, h: float = 1e-7):
     return m * G, m * DG + np.outer(G, grad_m)
 
 
+def _on_basis(c, basis) -> np.ndarray:
+    """Coefficients of a diagram point (possibly on a refined basis) on ``basis``."""
+    c = np.asarray(c)
+    if c.shape[-1:] == basis.coeff_shape:
+        return c
+    n = c.shape[-1]
+    for deg in {n - 1, int(round(np.sqrt(n))) - 1}:  # circle / zonal, S^2
+        if deg >= 1:
+            other = basis.with_max_degree(deg)
+            if other.coeff_shape == c.shape[-1:]:
+                return other.convert(c, basis)
+    raise ValueError(f"coefficients of shape {c.shape} do not belong to a {basis!r} family")
+
+
 def maxwell_curve(model, basis, betas, *, mode: int = 1, kappa_bounds=None,
                   tol: float = 1e-11) -> Curve:
     """kappa_c(beta): the branch's free energy equals the uniform state's (first-order line).
@@ -234,7 +248,8 @@ def maxwell_curve(model, basis, betas, *, mode: int = 1, kappa_bounds=None,
     br = d.branches[0]
     i = int(np.argmin(np.abs(np.asarray(br.param) - tr.param)
                       + np.abs(np.asarray(br.amplitude) - tr.amplitude)))
-    y = BranchSystem(m0, basis, "kappa", mode=mode).y_of(br.coeffs[i], tr.param)
+    y = BranchSystem(m0, basis, "kappa", mode=mode).y_of(_on_basis(br.coeffs[i], basis),
+                                                         tr.param)
     ys, amps = [], []
 
     def correct(bs, y):
@@ -346,14 +361,15 @@ def phase_curves(pd, n_points: int = 60) -> dict:
     geometrically closer near beta_*); beta_* is then extrapolated from it
     (:func:`tricritical_point`), independently of the curvature-based ``pd.beta_star``.
     """
-    from .continuation import _circle_basis_for
+    from .continuation import _default_basis_for
     from .kernels import AttentionKernel
     from .model import MeanFieldModel
 
     sub = np.asarray(pd.beta)[[k == "subcritical" for k in pd.kind]]
     model = MeanFieldModel(AttentionKernel(float(np.max(pd.beta))), kappa=1.0,
                            dynamics=pd.dynamics, dim=pd.dim)
-    basis = _circle_basis_for(model)
+    factory = getattr(pd, "_basis_factory", None)
+    basis = factory(float(np.max(pd.beta))) if factory is not None else _default_basis_for(model)
     out = {"branch_point_curve": branch_point_curve(model, basis, np.asarray(pd.beta)),
            "fold_curve": None, "maxwell_curve": None, "codim2_points": []}
     if sub.size == 0 or not np.isfinite(pd.beta_star):
@@ -369,3 +385,61 @@ def phase_curves(pd, n_points: int = 60) -> dict:
         out["codim2_points"] = [Codim2Point(beta=b_star, kappa=float(k_star),
                                             kind="tricritical")]
     return out
+
+
+@dataclass
+class TricriticalCurve:
+    """beta_*^{(d)} (and kappa_* = kappa_1(beta_*)) over dimensions d (:func:`tricritical_curve`).
+
+    Each point is located by two-parameter continuation: the fold curve of the 1-cluster
+    branch continued in (beta, kappa) towards the branch-point curve, beta_* where its
+    amplitude vanishes (:func:`tricritical_point`).
+    """
+
+    dim: np.ndarray
+    beta: np.ndarray
+    kappa: np.ndarray
+
+    def plot(self, ax=None):
+        """beta_*^{(d)} against d (log scale in d)."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 3.5), constrained_layout=True)
+        ax.semilogx(self.dim, self.beta, "o-")
+        ax.set_xlabel("dimension d (sphere S^{d-1})")
+        ax.set_ylabel(r"tricritical $\beta_*^{(d)}$")
+        ax.set_title("first transition: continuous below, first order above", fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+        return ax
+
+
+def tricritical_curve(dims, *, dynamics: str = "usa", bracket=(0.5, 4.0)) -> TricriticalCurve:
+    """The tricritical point beta_*^{(d)} as a function of the dimension d.
+
+    For each d, ``phase_diagram(bracket, dim=d)`` (circle for d = 2, zonal densities
+    otherwise) must find a continuous transition at ``bracket[0]`` and a first-order one at
+    ``bracket[1]``; its ``codim2_points`` (from the continued fold curve) give beta_*.
+
+    Examples
+    --------
+    >>> from meanfield.two_parameter import tricritical_curve
+    >>> tc = tricritical_curve([3])
+    >>> round(float(tc.beta[0]), 8)  # the closed form of the normal form: 1.8161545254...
+    1.81615453
+    """
+    from .continuation import phase_diagram
+
+    dims = [int(d) for d in np.atleast_1d(dims)]
+    if any(d < 2 for d in dims):
+        raise ValueError(f"dims must be integers >= 2, got {dims}")
+    betas, kappas = [], []
+    for d in dims:
+        pd = phase_diagram(list(bracket), dim=d, dynamics=dynamics)
+        if pd.kind != ["supercritical", "subcritical"]:
+            raise ValueError(f"d={d}: the transition is {pd.kind} at beta = {bracket}: the "
+                             "bracket does not contain beta_*; widen it")
+        (cp,) = pd.codim2_points
+        betas.append(cp.beta)
+        kappas.append(cp.kappa)
+    return TricriticalCurve(np.array(dims), np.array(betas), np.array(kappas))

@@ -56,6 +56,7 @@ def test_phase_diagram_exposes_the_curves_and_the_tricritical_point():
     (cp,) = pd.codim2_points
     assert cp.kind == "tricritical"
     assert abs(cp.beta - pd.beta_star) < 1e-6
+    assert abs(cp.beta - _closed_form_beta_star(2)) < 1e-8  # closed form: 2.4469183113
     assert abs(cp.kappa - cp.beta / iv(1, cp.beta)) < 1e-12
     assert np.allclose(pd.branch_point_curve.kappa, pd.kappa_1, rtol=1e-12)
 
@@ -78,3 +79,32 @@ def test_maxwell_curve_is_the_first_order_transition_of_the_diagrams():
         assert abs(k - d.first_order_transitions[0].param) < 1e-9
     folds = fold_curve(MODEL, BASIS, mc.beta)
     assert np.all(folds.kappa < mc.kappa) and np.all(mc.kappa < mc.beta / iv(1, mc.beta))
+
+
+def _closed_form_beta_star(d: int) -> float:
+    """The root of the normal-form coefficient c(beta) (meanfield.symbolic, sympy's closed
+    form in Bessel functions), by mpmath at 30 digits."""
+    import mpmath as mp
+    import sympy as sp
+
+    from meanfield import symbolic
+
+    nf = symbolic.normal_form("attention", mode=1, dim=d)
+    (beta,) = nf.c.free_symbols
+    with mp.workdps(30):
+        return float(mp.findroot(sp.lambdify(beta, nf.c, "mpmath"), 2.0))
+
+
+def test_the_tricritical_point_in_dimension_d_from_the_continued_fold_curve():
+    """Issue 14: beta_*^{(d)} from two-parameter continuation (zonal basis for d > 2, the
+    default of phase_diagram) against the closed form, to 1e-8 (d = 2 is above)."""
+    from meanfield.two_parameter import tricritical_curve
+
+    tc = tricritical_curve([3, 4])
+    for d, b, k in zip(tc.dim, tc.beta, tc.kappa, strict=True):
+        assert abs(b - _closed_form_beta_star(int(d))) < 1e-8
+        g1 = mf.AttentionKernel(b).coefficients(1, int(d))[1]
+        assert abs(k * g1 - 1.0) < 1e-10  # on the branch-point curve kappa_1 = 1/g_1
+    assert tc.beta[0] > tc.beta[1]  # beta_* decreases with d (2.447, 1.816, 1.575)
+    ax = tc.plot()
+    assert len(ax.get_lines()[0].get_xdata()) == 2

@@ -38,6 +38,7 @@ ValueError naming the largest admissible dt.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -65,6 +66,7 @@ from .sampling import (
 )
 from .spectral import circle_coefficients, circle_velocity
 from .spectral_s2 import sphere_coefficients, sphere_velocity
+from .weighted import check_weights, weighted_sums, weights_scale
 
 __all__ = ["simulate_particles", "ParticleSolution", "STABILITY_LIMIT", "AUTO_SPECTRAL_N",
            "AUTO_SPECTRAL_N_S2", "replica_seeds"]
@@ -674,7 +676,7 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
                        dtype=np.float64, progress: bool = False, adaptive: bool = False,
                        rtol: float = 1e-6, replicas: int | None = None,
                        keep: str = "trajectories", observables=None,
-                       check_stability: bool = True) -> ParticleSolution:
+                       check_stability: bool = True, weights=None) -> ParticleSolution:
     """Simulate n tokens of the (noisy) self-attention dynamics on S^{dim-1}.
 
     Parameters
@@ -756,6 +758,13 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     check_stability : bool
         Refuse steps beyond the stability limit (default). False runs them with a
         RuntimeWarning that names the bound (to reproduce a published coarse-step run).
+    weights : array (n, n), optional
+        Positional weights W >= 0 in place of USA's 1/n: v_i = sum_j W_ij e^{beta <Q x_i,
+        K x_j>} V x_j (USA), and the same W inside the softmax (SA, log W as score biases;
+        rows need a positive sum); lower-triangular W is causal, ``causal=True`` masks W to
+        j <= i. Dense O(n^2) numba kernel (:mod:`meanfield.particles.weighted`, n up to
+        ``WEIGHTED_MAX_N``); every integrator, noise, replicas and normalization apply; not
+        with method="spectral" or multi-head layers. ALiBi: ``causal.alibi_weights``.
 
     Examples
     --------
@@ -791,6 +800,9 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
         from ..interactions.layers import AttentionLayer
 
         if not isinstance(layer, AttentionLayer):
+            if weights is not None:
+                raise ValueError("weights= is for one attention head (kernel models and an "
+                                 "AttentionLayer), not for several heads or a perceptron")
             return _simulate_layer(model, n, x0=x0, init=init, concentration=concentration,
                                    mean=mean, t_final=t_final, dt=dt, t_eval=t_eval,
                                    seed=seed, replicas=replicas, keep=keep,
@@ -852,17 +864,21 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
                          "sphere and is implemented for noiseless runs (kappa = inf) only; "
                          "noisy runs take 'post-ln' or 'ngpt'")
     t_final, dt, t_eval = _check_times(t_final, dt, t_eval)
-    lip = _stability(dt, beta, dynamics, coupling, Qm, Km, Vm, noisy, kappa, dim,
+    n_tok = np.shape(x0)[-2] if x0 is not None and np.ndim(x0) in (2, 3) else n
+    W = None if weights is None else check_weights(weights, n_tok, softmax=dynamics == "sa",
+                                                   causal=causal)
+    wscale = 1.0 if W is None or dynamics == "sa" else weights_scale(W)  # USA speed ~ row sum
+    lip = _stability(dt, beta, dynamics, coupling * wscale, Qm, Km, Vm, noisy, kappa, dim,
                      bool(check_stability))
 
     # interaction method
     identity = Qm is None and Vm is None
-    spectral_ok = dim in (2, 3) and identity and not causal and scheme.name == "post-ln"
+    spectral_ok = (dim in (2, 3) and identity and not causal and scheme.name == "post-ln"
+                   and W is None)
     if method == "spectral" and not spectral_ok:
         raise ValueError("method='spectral' needs the circle or S^2 (dim=2 or 3), identity "
-                         "Q, K, V, causal=False and post-ln normalization; use "
+                         "Q, K, V, causal=False, no weights and post-ln normalization; use "
                          "method='direct'")
-    n_tok = np.shape(x0)[-2] if x0 is not None and np.ndim(x0) in (2, 3) else n
     if method == "auto":
         n_auto = AUTO_SPECTRAL_N if dim == 2 else AUTO_SPECTRAL_N_S2
         method = ("spectral" if spectral_ok and n_tok is not None and n_tok >= n_auto
@@ -891,10 +907,10 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
     softmax = dynamics == "sa"
     # one decision, made once: which kernel evaluates the interaction (the lane kernel only
     # for ensembles: it is built for many systems)
-    kernel = (method if method != "direct" else
+    kernel = ("weighted" if W is not None else method if method != "direct" else
               batched_kernel(n, x.shape[2], beta, causal=causal, Q=Qm, K=Km, V=Vm,
                              lanes=R is not None))
-    sums = _interaction_sums(method, beta, softmax, causal, Qm, Km, Vm, kernel == "lanes")
+    sums = _interaction_sums(method, beta, softmax, causal, Qm, Km, Vm, kernel == "lanes", W)
     if scheme.unit_output and coupling != 0.0:
         # these schemes move at speed ~ 1/|A_i|: the field's Lipschitz constant is that of
         # A divided by min |A_i| (checked at the initial state)
@@ -1039,7 +1055,7 @@ def simulate_particles(model=None, n: int | None = None, *, x0=None, init: str =
                   observables={name: kw for name, (_, kw) in obs_spec.items()},
                   check_stability=bool(check_stability),
                   reduced_dim=None if span is None else n,
-                  kernel=kernel)
+                  kernel=kernel, weights=W is not None)
     return ParticleSolution(t=t_eval.copy(), x=xs, params=params, n_steps=n_steps,
                             wall_time=time.perf_counter() - t_wall0, radius=radii,
                             observables=values)
@@ -1058,8 +1074,11 @@ def _span_basis(x: np.ndarray) -> np.ndarray:
     return np.linalg.qr(np.swapaxes(x.astype(np.float64), 1, 2))[0]
 
 
-def _interaction_sums(method, beta, softmax, causal, Qm, Km, Vm, lanes):
-    """x (R, n, d) -> the attention sums (R, n, dv), float64 (direct or numpy reference)."""
+def _interaction_sums(method, beta, softmax, causal, Qm, Km, Vm, lanes, W=None):
+    """x (R, n, d) -> the attention sums (R, n, dv), float64 (direct, numpy or weighted)."""
+    if W is not None:  # the causal mask is already in W
+        return functools.partial(weighted_sums, W=W, beta=beta, softmax=softmax, Q=Qm, K=Km,
+                                 V=Vm)
     if method == "numpy":
         def per(M, r):
             return None if M is None else (M[r] if M.ndim == 3 else M)

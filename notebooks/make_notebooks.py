@@ -366,6 +366,55 @@ NOTEBOOKS = {
                  "                    n_positions=16)\n"
                  "ks.plot(1)\nplt.show()"),
     ],
+    "09_branches_rotations_dimensions": [
+        ("md", "# Every branch, rotating clusters, and beta_* in every dimension\n\n"
+               "Three continuation tools beyond `bifurcation_diagram`: deflated continuation "
+               "(branches not connected to the uniform state inside the window), rotating "
+               "states of layers that are not gradient flows (continued from their Hopf "
+               "point), and the tricritical point beta_*^(d) as a curve in the dimension."),
+        ("code", "import matplotlib.pyplot as plt\nimport numpy as np\n\nimport meanfield as mf\n"
+                 "from meanfield.deflated import deflated_continuation\n"
+                 "from meanfield.rotating import rotating_branch\n"
+                 "from meanfield.two_parameter import tricritical_curve"),
+        ("md", "## Deflated continuation\n\nAt beta = 3 the uniform state's bifurcation "
+               "points kappa_1 = 0.759 and kappa_2 = 1.336 lie left of the window "
+               "[1.4, 2]: `bifurcation_diagram` has nothing to follow there (its error says "
+               "so and points here). Deflated continuation finds the three families present "
+               "in the window, each point with its Morse index (0: stable; > 0: a saddle)."),
+        ("code", "model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)\n"
+                 "dd = deflated_continuation(model, mf.CircleBasis(32), 'kappa',\n"
+                 "                           np.linspace(1.4, 2.0, 7))\n"
+                 "print(dd.table())\ndd.plot()\nplt.show()"),
+        ("md", "## Rotating clusters\n\nA rigid rotation `RigidRotation(omega)` added to "
+               "attention commutes with it: every stationary cluster of the attention becomes "
+               "a cluster rotating at exactly omega, and the uniform state's bifurcation "
+               "becomes a Hopf point (a complex pair +-i omega crossing). `rotating_branch` "
+               "starts there and continues the relative equilibria (profile and speed)."),
+        ("code", "rot = mf.MeanFieldModel(mf.AttentionLayer(3.0) + mf.RigidRotation(0.7), "
+                 "kappa=1.0)\n"
+                 "br = rotating_branch(rot, mf.CircleBasis(32), 'kappa', (0.7, 1.0), "
+                 "max_points=40)\n"
+                 "print(br.hopf)\nprint('speed range:', br.speeds.min(), br.speeds.max())\n"
+                 "br.plot()\nplt.show()"),
+        ("md", "A value matrix with a rotational part, V = I + 0.5 J, also makes clusters "
+               "travel, now at a speed that changes along the branch."),
+        ("code", "from meanfield.rotating import rotating_state\n\n"
+                 "J = np.array([[0.0, -1.0], [1.0, 0.0]])\n"
+                 "head = mf.MeanFieldModel(mf.AttentionLayer(3.0, V=np.eye(2) + 0.5 * J), "
+                 "kappa=1.0)\n"
+                 "basis = mf.CircleBasis(48)\n"
+                 "start = rotating_state(head, basis, mf.initial.von_mises(basis, 4.0))\n"
+                 "br2 = rotating_branch(head, basis, 'kappa', (0.9, 1.5), start=start, "
+                 "max_points=10)\n"
+                 "print(np.round(br2.params, 3))\nprint(np.round(br2.speeds, 4))"),
+        ("md", "## The tricritical point in dimension d\n\nBelow beta_*^(d) the first "
+               "transition is continuous, above it first order. Each point comes from the fold "
+               "curve continued in (beta, kappa) down to where its amplitude vanishes (zonal "
+               "densities for d > 2)."),
+        ("code", "tc = tricritical_curve([2, 3, 4])\n"
+                 "print(dict(zip(tc.dim.tolist(), np.round(tc.beta, 9).tolist(), strict=True)))\n"
+                 "tc.plot()\nplt.show()"),
+    ],
 }
 
 

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench validate gallery clean venv
+.PHONY: demo test lint bench validate gallery docs clean venv
 
 venv: $(STAMP)
 
@@ -35,8 +35,11 @@ gallery: $(STAMP)
 	cp demo_output/diagram.png demo_output/spacetime.png demo_output/free_energy.png docs/gallery/
 	MPLBACKEND=Agg $(BIN)/python validation/run_all.py
 
+docs: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
 validate: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python validation/run_all.py
 
 clean:
-	rm -rf $(VENV) demo_output build *.egg-info
+	rm -rf $(VENV) demo_output build *.egg-info docs/_build docs/api docs/notebooks

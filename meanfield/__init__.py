@@ -8,7 +8,7 @@ noise is (1/kappa) Lap.
 """
 
 from . import initial
-from .bases import CircleBasis, SphereBasis, ZonalBasis
+from .bases import CircleBasis, PlanarBasis, SphereBasis, ZonalBasis
 from .continuation import bifurcation_diagram, phase_diagram
 from .diagram import BifurcationDiagram
 from .evolution import Solution, evolve
@@ -27,6 +27,6 @@ __all__ = [
     "MultiHead", "Perceptron", "RigidRotation", "CircleBasis", "ConvergenceError", "Kernel",
     "KuramotoKernel", "MeanFieldModel", "Solution", "ZonalKernel", "bifurcation_diagram",
     "entropy", "evolve", "free_energy", "initial", "interaction_energy", "linear_stability",
-    "phase_diagram", "stationary_state", "SphereBasis", "ZonalBasis",
+    "phase_diagram", "stationary_state", "PlanarBasis", "SphereBasis", "ZonalBasis",
     "ParticleSolution", "simulate_particles", "sweep",
 ]

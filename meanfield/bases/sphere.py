@@ -141,6 +141,9 @@ class SphereBasis(RealOrthonormalSeries):
         (FFT-friendly). 1.5 (default) integrates the quadratic USA flux exactly.
     nthreads : int
         Threads ducc0 uses per transform (0: all hardware threads).
+    dim : int
+        3 (default): this basis on S^2; 4: ``SphereBasis(lmax, dim=4)`` returns a
+        :class:`~meanfield.bases.sphere3.Sphere3Basis` (the full 3-sphere) instead.
 
     Attributes
     ----------
@@ -172,7 +175,33 @@ class SphereBasis(RealOrthonormalSeries):
     coeff_dtype = np.float64
     is_zonal = False
 
-    def __init__(self, lmax: int, dealias: float = 1.5, nthreads: int = 1) -> None:
+    def __new__(cls, *args, dim: int = 3, **kwargs):
+        """``dim=4`` returns a :class:`~meanfield.bases.sphere3.Sphere3Basis` (the full S^3);
+        ``dim=3`` (default) this S^2 basis; other dims are refused.
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> mf.SphereBasis(4, dim=4)
+        Sphere3Basis(lmax=4, dealias=1.5, grid=4x15x15)
+        >>> mf.SphereBasis(4, dim=5)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: dim must be 3 (S^2) or 4 (S^3), got 5; zonal densities on S^(d-1) ...
+        """
+        if isinstance(dim, bool) or not isinstance(dim, int | np.integer):
+            raise TypeError(f"dim must be the int 3 (S^2) or 4 (S^3), got {dim!r}")
+        if dim == 4:
+            from .sphere3 import Sphere3Basis
+
+            return Sphere3Basis(*args, **kwargs)
+        if dim != 3:
+            raise ValueError(f"dim must be 3 (S^2) or 4 (S^3), got {dim}; zonal densities on "
+                             "S^(d-1) for any d: ZonalBasis(d, lmax)")
+        return super().__new__(cls)
+
+    def __init__(self, lmax: int, dealias: float = 1.5, nthreads: int = 1, *,
+                 dim: int = 3) -> None:
         self.lmax = _check_int(lmax, "lmax", 1, "the highest spherical-harmonic degree")
         try:
             dealias = float(dealias)

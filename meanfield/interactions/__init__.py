@@ -37,4 +37,5 @@ def as_interaction(source, dynamics: str, dim: int) -> Interaction:
 
 __all__ = ["AttentionHead", "AttentionLayer", "ExternalPotential", "Interaction",
            "IsotropicSA", "IsotropicUSA", "Layer", "LayerSum", "MultiHead", "Perceptron",
-           "RigidRotation", "RotationField", "SumInteraction", "as_interaction", "evaluator_for", "isotropic", "register"]
+           "RigidRotation", "RotationField", "SumInteraction", "as_interaction", "evaluator_for",
+           "isotropic", "register"]

@@ -1,7 +1,8 @@
 """Velocity fields that do not depend on rho: the perceptron block and external potentials.
 
 Perceptron: v(x) = P_x W2 s(W1 x + b), sampled on the grid and mapped to the basis's
-vector layout by ``basis.tangent_from_cartesian`` (circle and S^2).
+vector layout by ``basis.tangent_from_cartesian`` (circle, S^2, S^3; not the zonal or planar
+bases, whose nodes stand for orbits).
 Potential:  v(x) = -grad U(x), with U expanded on the basis (``basis.from_function`` where
 the basis has it, which on the zonal basis also checks that U is zonal); its free energy
 is F = (1/kappa) int rho log rho + int U rho (energy = -int U rho).
@@ -69,6 +70,9 @@ class PotentialField(Interaction):
 
 @register(PerceptronField)
 def _perceptron(inter, basis):
+    if getattr(basis, "is_planar", False):
+        raise ValueError("the perceptron block is not implemented on the planar basis (its "
+                         "field need not be O(d-2)-invariant); use CircleBasis or SphereBasis")
     if not hasattr(basis, "tangent_from_cartesian"):
         raise ValueError(f"{type(basis).__name__} cannot hold the perceptron block (its field "
                          "is not zonal in general); use CircleBasis or SphereBasis")

@@ -107,7 +107,7 @@ class AttentionLayer(Layer):
         How the PDE side evaluates the head. "multiplier": diagonal Funk–Hecke
         multipliers, possible when A = a I and V = v I (then the head is the isotropic
         kernel with beta a, scaled by v); "quadrature": the dense operator of the kernel
-        in coefficient space (any weights; circle and S^2); "auto": multipliers when
+        in coefficient space (any weights; circle, S^2, S^3); "auto": multipliers when
         possible.
 
     Examples

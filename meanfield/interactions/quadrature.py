@@ -32,6 +32,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..bases.planar import PlanarBasis
 from ..bases.zonal import ZonalBasis
 from ..kernels import AttentionKernel
 from .base import FieldEvaluator, Interaction, cached, register
@@ -280,3 +281,13 @@ def _zonal_refusal(head, basis):
         "zonal: it needs Q^T K and V multiples of the identity (heads that commute with the "
         "rotations fixing e are not implemented on the zonal basis); use CircleBasis "
         "(d = 2) or SphereBasis (d = 3)")
+
+
+@register(AttentionHead, PlanarBasis)
+def _planar_refusal(head, basis):
+    raise ValueError(
+        "the planar basis holds densities of (x_1, x_2) only (invariant under O(d-2) on the "
+        "other coordinates): weighted attention heads are not implemented on it (its grid "
+        "nodes stand for whole O(d-2)-orbits); heads with Q^T K and V multiples of the "
+        "identity run by multipliers (method='auto'), other heads on CircleBasis or "
+        "SphereBasis")

@@ -113,6 +113,11 @@ def _rotation(inter, basis):
                              "zonal; use CircleBasis or SphereBasis")
         return cached(basis, ("rotation", inter.layer.token),
                       lambda: FixedField(basis, np.zeros((1,) + basis.shape)))
+    if getattr(basis, "is_planar", False) and (
+            np.max(np.abs(Omega[2:]), initial=0.0) > 0 or np.max(np.abs(Omega[:, 2:]),
+                                                                 initial=0.0) > 0):
+        raise ValueError("on the planar basis a rigid rotation must act in the (x_1, x_2) "
+                         "plane only (Omega zero outside its first 2 x 2 block)")
     if not hasattr(basis, "tangent_from_cartesian"):
         raise ValueError(f"{type(basis).__name__} cannot hold a rigid rotation field")
 

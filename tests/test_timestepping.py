@@ -345,3 +345,21 @@ def test_integrate_argument_errors():
         integrate(stepper, U0_TEST, [0.0, 1.0, 1.0], dt=0.1)
     single = integrate(stepper, U0_TEST, [3.0], dt=0.1)
     assert single.success and single.t.tolist() == [3.0] and single.n_steps == 0
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n, cls in STEPPERS.items() if cls.embedded_order is not None)
+)
+def test_embedded_solution_has_its_order(name, reference):
+    """The embedded solution ``u_new - err`` of ``step_pair``, stepped on its own, has
+    global order ``embedded_order`` (errors at t=1 against DOP853, h = 1/64 .. 1/256)."""
+    cls = STEPPERS[name]
+    errors = []
+    for n in (64, 128, 256):
+        stepper, u = cls(L_TEST, n_test), U0_TEST
+        for _ in range(n):
+            u_new, err, _ = stepper.step_pair(u, 1.0 / n)
+            u = u_new - err
+        errors.append(np.max(np.abs(u - reference(1.0))))
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert abs(orders[-1] - cls.embedded_order) < 0.3, orders

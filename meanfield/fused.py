@@ -1,0 +1,170 @@
+"""Compiled transport term of the isotropic USA model on the circle, for small bases.
+
+For ``CircleBasis(n)`` the USA transport term is ``N(c)_k = -ik F_k`` with the flux
+``F = rho v`` and ``v = grad(G * rho)``, whose coefficients are ``w_j = i j g_j c_j``. In
+coefficient space the flux is the convolution
+
+    F_k = sum_j c_j w_{k-j},   |j|, |k - j| <= n - 1,   c_{-j} = conj(c_j),
+
+which the pseudo-spectral product (``basis.backward``, a product on the grid,
+``basis.forward``) computes exactly when the grid has at least ``3n - 2`` points (no
+aliasing into the kept modes; the default ``dealias = 1.5`` gives ``3n``). Summed directly
+it costs about ``1.5 n**2`` complex multiply-adds and no Python call; below the crossover
+:data:`MAX_MODES` it is faster than the three FFTs and their Python calls (measured on a
+loaded 2-core machine, per call: 8 vs 43 us at 32 modes, 19 vs 31 at 64, 38 vs 32 at 96,
+45 vs 22 at 128). :class:`ConvolutionUSA` also offers a whole
+ETDRK4 step with its embedded error estimate as one compiled call
+(:meth:`ConvolutionUSA.etdrk4_pair`), which :class:`meanfield.timestepping.ETDRK4` uses
+when the nonlinear term has it.
+
+:func:`fused_transport` says whether the fused path applies; :func:`meanfield.evolve`
+uses it when it does. The model API is unchanged: the result equals
+``model.nonlinear_term(basis)`` to round-off.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["MAX_MODES", "ConvolutionUSA", "fused_transport"]
+
+Array = NDArray[Any]
+
+MAX_MODES = 96
+"""Largest ``n_modes`` for which :func:`fused_transport` returns the convolution."""
+
+
+@numba.njit(cache=True)
+def _transport(c, wf, ik, full_c, full_w, out):  # pragma: no cover - compiled
+    """out_k = -ik_k sum_j c_j w_{k-j} (w = wf c), on n modes; full_*: scratch (2n - 1)."""
+    n = c.shape[0]
+    m = n - 1
+    for j in range(n):
+        cj = c[j]
+        wj = wf[j] * cj
+        full_c[m + j] = cj
+        full_c[m - j] = cj.conjugate()
+        full_w[m + j] = wj
+        full_w[m - j] = wj.conjugate()
+    for k in range(n):
+        s = 0j
+        for j in range(k - m, n):
+            s += full_c[m + j] * full_w[m + k - j]
+        out[k] = -ik[k] * s
+
+
+@numba.njit(cache=True)
+def _etdrk4_pair(u, f0, have_f0, e, e2, q, f1, f2, f3, wf, ik,
+                 u_new, f_new, err, work):  # pragma: no cover - compiled
+    """One Cox-Matthews ETDRK4 step and its FSAL error estimate (see ETDRK4.step_pair)."""
+    n = u.shape[0]
+    full_c, full_w = work[0], work[1]
+    a, na, b, nb, c, nc = work[2, :n], work[3, :n], work[4, :n], work[5, :n], work[6, :n], \
+        work[7, :n]
+    if not have_f0:
+        _transport(u, wf, ik, full_c, full_w, f0)
+    for k in range(n):
+        a[k] = e2[k] * u[k] + q[k] * f0[k]
+    _transport(a, wf, ik, full_c, full_w, na)
+    for k in range(n):
+        b[k] = e2[k] * u[k] + q[k] * na[k]
+    _transport(b, wf, ik, full_c, full_w, nb)
+    for k in range(n):
+        c[k] = e2[k] * a[k] + q[k] * (2.0 * nb[k] - f0[k])
+    _transport(c, wf, ik, full_c, full_w, nc)
+    for k in range(n):
+        u_new[k] = e[k] * u[k] + f1[k] * f0[k] + 2.0 * f2[k] * (na[k] + nb[k]) + f3[k] * nc[k]
+    _transport(u_new, wf, ik, full_c, full_w, f_new)
+    for k in range(n):
+        err[k] = f3[k] * (f_new[k] - nc[k])
+
+
+class ConvolutionUSA:
+    """The USA transport term ``c -> -div(rho grad(G * rho))`` on a circle basis, compiled.
+
+    Parameters
+    ----------
+    g : array_like
+        Per-coefficient potential multiplier (``model.potential_multiplier(basis)``).
+    fallback : callable
+        The model's own transport term, used for arrays with leading batch axes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import meanfield as mf
+    >>> from meanfield.fused import fused_transport
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> basis = mf.CircleBasis(32)
+    >>> N = fused_transport(model, basis)
+    >>> c = basis.forward(mf.initial.perturbed_uniform(basis, 0.3, seed=0))
+    >>> bool(np.max(np.abs(N(c) - model.nonlinear_term(basis)(c))) < 1e-14)
+    True
+    """
+
+    def __init__(self, g: Array, fallback) -> None:
+        g = np.asarray(g, dtype=float)
+        n = g.shape[0]
+        self.n = n
+        self.ik = 1j * np.arange(n, dtype=float)
+        self.wf = self.ik * g
+        self.fallback = fallback
+        self._work = np.zeros((8, max(2 * n - 1, 1)), dtype=complex)
+
+    def __call__(self, c: Array) -> Array:
+        c = np.asarray(c)
+        if c.shape != (self.n,) or c.dtype != np.complex128:
+            return self.fallback(c)
+        out = np.empty(self.n, dtype=complex)
+        _transport(c, self.wf, self.ik, self._work[0], self._work[1], out)
+        return out
+
+    def etdrk4_pair(self, u: Array, f0: Array | None,
+                    coeffs: tuple[Array, ...]) -> tuple[Array, Array, Array] | None:
+        """One ETDRK4 step with its embedded estimate, or None if ``u`` does not fit.
+
+        ``coeffs`` are :class:`meanfield.timestepping.ETDRK4`'s ``(e, e2, q, f1, f2, f3)``;
+        returns ``(u_new, err, f_new)`` as :meth:`meanfield.timestepping.ETDRK4.step_pair`.
+        """
+        if u.shape != (self.n,) or u.dtype != np.complex128 or any(
+                x.shape != u.shape or x.dtype != np.float64 for x in coeffs):
+            return None
+        have = f0 is not None
+        f0 = np.empty(self.n, dtype=complex) if f0 is None else np.asarray(f0, dtype=complex)
+        u_new, f_new, err = (np.empty(self.n, dtype=complex) for _ in range(3))
+        _etdrk4_pair(u, f0, have, *coeffs, self.wf, self.ik, u_new, f_new, err, self._work)
+        return u_new, err, f_new
+
+
+def fused_transport(model, basis, max_modes: int = MAX_MODES) -> ConvolutionUSA | None:
+    """The compiled transport term of ``model`` on ``basis``, or None where it does not apply.
+
+    It applies to the isotropic USA interaction (a zonal kernel) on a
+    :class:`~meanfield.bases.circle.CircleBasis` with at most ``max_modes`` modes and a
+    grid of at least ``3 n_modes - 2`` points (the pseudo-spectral product is then
+    alias-free, so the two agree to round-off).
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> from meanfield.fused import fused_transport
+    >>> usa = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> type(fused_transport(usa, mf.CircleBasis(32))).__name__
+    'ConvolutionUSA'
+    >>> fused_transport(usa, mf.CircleBasis(512)) is None  # FFTs are faster there
+    True
+    >>> fused_transport(usa.replace(dynamics="sa"), mf.CircleBasis(32)) is None
+    True
+    """
+    from .bases.circle import CircleBasis
+    from .interactions.isotropic import IsotropicUSA
+
+    if type(basis) is not CircleBasis or type(model.interaction) is not IsotropicUSA:
+        return None
+    if basis.n_modes > max_modes or basis.grid_size < 3 * basis.n_modes - 2:
+        return None
+    return ConvolutionUSA(model.potential_multiplier(basis), model.nonlinear_term(basis))

@@ -106,3 +106,21 @@ def test_figures_state_their_parameters():
                                   mf.CircleBasis(24), "kappa", (0.6, 1.2), modes=(1,))
     title = diag.plot().axes[0].get_title()
     assert "beta=3" in title and "kappa=" not in title and "S^1" in title
+
+
+@pytest.mark.skipif(__import__("shutil").which("latex") is None,
+                    reason="no LaTeX installation here: the mathtext path is drawn above")
+def test_figures_render_with_usetex(tmp_path):
+    """With a LaTeX installation, the same labels render through usetex (text.usetex)."""
+    import matplotlib
+
+    import meanfield as mf
+    from meanfield import plotting
+
+    model = mf.MeanFieldModel(mf.AttentionKernel(2.0), kappa=float("inf"))
+    basis = mf.CircleBasis(32)
+    sol = mf.evolve(model, basis, mf.initial.perturbed_uniform(basis, 0.1, seed=0), 0.5,
+                    [0, 0.25, 0.5])
+    with matplotlib.rc_context({"text.usetex": True}):
+        paths = plotting.save_solution_figures(sol, tmp_path)
+    assert all(p.stat().st_size > 10_000 for p in paths)

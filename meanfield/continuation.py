@@ -829,7 +829,8 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
         model=model, param_name=param, bounds=(lo, hi), branches=branches,
         bifurcation_points=points, folds=folds, first_order_transitions=[],
         uniform_param=grid, uniform_free_energy=np.array(f_u),
-        uniform_morse_index=np.array(morse_u), wall_time=0.0, hopf_points=hopfs)
+        uniform_morse_index=np.array(morse_u), wall_time=0.0, hopf_points=hopfs,
+        restricted_to=getattr(basis, "restriction", "all"))
     def uniform_stable(p: float) -> bool:
         rates = model_at(model, param, p).growth_rates(basis.max_degree)[1:]
         return bool(np.all(rates < 0))
@@ -895,7 +896,8 @@ def _diagram_from_state(model, basis, param, bounds, start, *, ds, ds_max, max_p
         model=model, param_name=param, bounds=(lo, hi), branches=[branch],
         bifurcation_points=[], folds=folds, first_order_transitions=[], uniform_param=empty,
         uniform_free_energy=empty, uniform_morse_index=np.array([], dtype=int),
-        wall_time=time.perf_counter() - started, hopf_points=hopfs)
+        wall_time=time.perf_counter() - started, hopf_points=hopfs,
+        restricted_to=getattr(basis, "restriction", "all"))
 
 
 def _global_jumps(diag: BifurcationDiagram, crossings: list[Transition],

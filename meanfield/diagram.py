@@ -242,6 +242,9 @@ class BifurcationDiagram:
     uniform_morse_index: np.ndarray
     wall_time: float = 0.0
     hopf_points: list[HopfPoint] = field(default_factory=list)
+    #: the basis's ``restriction``: "all", or "zonal" / "planar" when the branches and their
+    #: ``stable`` flags are within (and against perturbations of) that class only
+    restricted_to: str = "all"
 
     # ------------------------------------------------------------------ minimizer
 
@@ -412,7 +415,7 @@ class BifurcationDiagram:
         dict
             Keys ``param_name``, ``bounds``, ``model``, ``wall_time``, ``branches``,
             ``bifurcation_points``, ``folds``, ``first_order_transitions``,
-            ``hopf_points``, ``uniform``.
+            ``hopf_points``, ``uniform``, ``restricted_to``.
 
         Examples
         --------
@@ -422,7 +425,7 @@ class BifurcationDiagram:
         >>> data = d.to_dict()
         >>> sorted(data)  # doctest: +NORMALIZE_WHITESPACE
         ['bifurcation_points', 'bounds', 'branches', 'first_order_transitions', 'folds',
-         'hopf_points', 'model', 'param_name', 'uniform', 'wall_time']
+         'hopf_points', 'model', 'param_name', 'restricted_to', 'uniform', 'wall_time']
         >>> data["bifurcation_points"][0]["kind"]
         'subcritical'
         """
@@ -459,6 +462,7 @@ class BifurcationDiagram:
                 "param": float(h.param), "mode": int(h.mode), "amplitude": float(h.amplitude),
                 "frequency": float(h.frequency),
             } for h in self.hopf_points],
+            "restricted_to": self.restricted_to,
             "uniform": {
                 "param": np.asarray(self.uniform_param, dtype=float),
                 "free_energy": np.asarray(self.uniform_free_energy, dtype=float),
@@ -586,6 +590,7 @@ class BifurcationDiagram:
                                    amplitude=_float(h["amplitude"]),
                                    frequency=_float(h["frequency"]))
                          for h in data.get("hopf_points", [])],
+            restricted_to=str(data.get("restricted_to", "all")),
         )
 
     def to_npz(self, path: str | os.PathLike) -> Path:
@@ -741,6 +746,9 @@ class BifurcationDiagram:
                 f"{num(h.amplitude, '.6g'):>12}")
         if len(lines) == 2:
             lines.append("(no special points)")
+        if self.restricted_to != "all":
+            lines.append(f"(branches and stability within {self.restricted_to} densities only: "
+                         f"stable means against {self.restricted_to} perturbations)")
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ plot

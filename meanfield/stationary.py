@@ -143,6 +143,9 @@ class Stability:
         All remaining eigenvalues have real part < -tol.
     morse_index : int
         Number of remaining eigenvalues with real part > tol (unstable directions).
+    restricted_to : str
+        The class of perturbations the spectrum covers, the basis's ``restriction``:
+        "all", or "zonal" / "planar" (stability against such perturbations only).
 
     Examples
     --------
@@ -162,6 +165,7 @@ class Stability:
     symmetry_eigenvalues: np.ndarray
     stable: bool
     morse_index: int
+    restricted_to: str = "all"
 
     def leading(self, n: int = 5) -> np.ndarray:
         """The n eigenvalues with the largest real parts.
@@ -263,6 +267,22 @@ class StationaryState:
         True
         """
         return None if self.stability is None else self.stability.stable
+
+    @property
+    def restricted_to(self) -> str:
+        """The class of densities the state was solved in and its stability covers (the
+        basis's ``restriction``: "all", "zonal" or "planar").
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> model = mf.MeanFieldModel(mf.AttentionKernel(1.0), kappa=6.0, dim=5)
+        >>> basis = mf.ZonalBasis(5, 24)
+        >>> st = mf.stationary_state(model, basis, mf.initial.von_mises(basis, 3.0))
+        >>> st.restricted_to, st.stability.restricted_to
+        ('zonal', 'zonal')
+        """
+        return getattr(self.basis, "restriction", "all")
 
     @property
     def morse_index(self) -> int | None:
@@ -489,7 +509,8 @@ def _leading_stability(model, basis, c, tol: float, k: int) -> Stability:
     thr = max(tol, 1e-12 * top)
     return Stability(eigenvalues=vals, symmetry_eigenvalues=np.zeros(gens.shape[0]),
                      stable=bool(np.all(vals.real < -thr)),
-                     morse_index=int(np.sum(vals.real > thr)))
+                     morse_index=int(np.sum(vals.real > thr)),
+                     restricted_to=getattr(basis, "restriction", "all"))
 
 
 def stationary_state(model, basis, guess, *, symmetric: bool | None = None, period: int = 1,
@@ -714,4 +735,5 @@ def linear_stability(model, basis, coeffs, tol: float = 1e-9, k: int | None = No
     thr = max(tol, 1e-12 * top)
     return Stability(eigenvalues=rest, symmetry_eigenvalues=np.array(set_aside),
                      stable=bool(np.all(rest.real < -thr)),
-                     morse_index=int(np.sum(rest.real > thr)))
+                     morse_index=int(np.sum(rest.real > thr)),
+                     restricted_to=getattr(basis, "restriction", "all"))

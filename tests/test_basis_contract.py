@@ -178,3 +178,14 @@ def test_tangent_maps_project(basis):
     v = basis.grad(c)
     assert np.allclose(basis.vector_norm(v), np.linalg.norm(basis.tangent_to_cartesian(v),
                                                              axis=-1), atol=1e-14)
+
+
+def test_results_say_which_class_their_stability_covers(basis):
+    """restriction: "all" for bases of every density, else the class (zonal, planar); the
+    spectra and diagrams computed on the basis carry it."""
+    expected = {"CircleBasis": "all", "SphereBasis": "all", "Sphere3Basis": "all",
+                "ZonalBasis": "zonal", "PlanarBasis": "planar"}
+    assert basis.restriction == expected[type(basis).__name__]
+    model = mf.MeanFieldModel(mf.AttentionKernel(1.0), kappa=2.0, dim=basis.dim)
+    stab = mf.linear_stability(model, basis, basis.forward(np.ones(basis.shape)))
+    assert stab.restricted_to == basis.restriction

@@ -64,6 +64,8 @@ class CircleBasis:
     dim = 2
     coeff_dtype = np.complex128
     is_zonal = False
+    #: the class of densities held (and of perturbations its spectra cover)
+    restriction = "all"
 
     def __init__(self, n_modes: int, dealias: float = 1.5, fft: str = "auto") -> None:
         if isinstance(n_modes, bool) or not isinstance(n_modes, int | np.integer):

@@ -329,6 +329,8 @@ class PlanarBasis(RealOrthonormalSeries):
 
     coeff_dtype = np.float64
     is_zonal = False
+    #: the class of densities held (and of perturbations its spectra cover)
+    restriction = "planar"
     is_planar = True
 
     def __init__(self, dim: int, lmax: int, dealias: float = 1.5) -> None:

@@ -16,6 +16,11 @@ weighted attention heads and the perceptron block) are listed in :data:`OPTIONAL
 Settled members that were used but undocumented:
 
 * ``is_zonal`` (bool): the basis holds only densities of <x, e> (the zonal basis).
+* ``restriction`` (str): the class of densities the basis holds, and therefore the class of
+  perturbations its stationary states' spectra (and the ``stable`` flags of its diagrams)
+  cover: ``"all"`` (circle, S^2, S^3), ``"zonal"`` (functions of <x, e_1>), ``"planar"``
+  (functions of (x_1, x_2)). Results carry it (``Stability.restricted_to``,
+  ``BifurcationDiagram.restricted_to``).
 * ``evaluate(c, where)``: the series at arbitrary locations in the basis's own coordinates
   (circle: angles; zonal: t = <x, e>; S^2: unit vectors (..., 3)).
 * ``from_function(f)``: grid values of a function f(x) of ambient points x (..., d) (the zonal
@@ -48,6 +53,7 @@ class Basis(Protocol):
     dim: int
     coeff_dtype: type
     is_zonal: bool
+    restriction: str
     grid: object
     points: np.ndarray
     weights: np.ndarray

@@ -174,6 +174,8 @@ class SphereBasis(RealOrthonormalSeries):
     dim = 3
     coeff_dtype = np.float64
     is_zonal = False
+    #: the class of densities held (and of perturbations its spectra cover)
+    restriction = "all"
 
     def __new__(cls, *args, dim: int = 3, **kwargs):
         """``dim=4`` returns a :class:`~meanfield.bases.sphere3.Sphere3Basis` (the full S^3);

@@ -233,6 +233,8 @@ class Sphere3Basis(RealOrthonormalSeries):
     dim = 4
     coeff_dtype = np.float64
     is_zonal = False
+    #: the class of densities held (and of perturbations its spectra cover)
+    restriction = "all"
 
     def __init__(self, lmax: int, dealias: float = 1.5, nthreads: int = 1) -> None:
         self.lmax = _check_int(lmax, "lmax", 1, "the highest harmonic degree on S^3")

@@ -283,6 +283,8 @@ class ZonalBasis(RealOrthonormalSeries):
 
     coeff_dtype = np.float64
     is_zonal = True
+    #: the class of densities held (and of perturbations its spectra cover)
+    restriction = "zonal"
 
     def __init__(self, dim: int, lmax: int, dealias: float = 1.5) -> None:
         self.dim = _check_int(dim, "dim", 2, "the sphere S^(dim-1)")

@@ -7,7 +7,8 @@ the times are then compared as ratios. Also prints steps per second of fixed-ste
 at n_modes = 64, 256, 1024 and the share of that time spent inside the FFTs.
 
 Both meanfield adaptive estimates are timed: "etdrk4" (Richardson step doubling, the
-default) and "etdrk4-embedded" (the FSAL embedded pair); a table of the speed-ups at
+default), "etdrk4-embedded" (the FSAL embedded pair) and "rodas4" (Rosenbrock, exact
+Jacobian, meanfield/rosenbrock.py); a table of the speed-ups at
 32, 48, 64, 128, 256 and 512 modes closes the comparison. The machine may be shared:
 absolute times are then noisy, the ratios (measured in the same run) less so.
 
@@ -106,7 +107,9 @@ def compare(quick: bool, n_modes: int) -> dict:
     results = {"meanfield etdrk4": sweep("etdrk4", run_mf("etdrk4"), tols(7), basis, c_ref,
                                          repeat),
                "meanfield embedded": sweep("etdrk4-embedded", run_mf("etdrk4-embedded"),
-                                           tols(7), basis, c_ref, repeat)}
+                                           tols(7), basis, c_ref, repeat),
+               "meanfield rodas4": sweep("rodas4", run_mf("rodas4"), tols(7), basis, c_ref,
+                                         repeat)}
     if n <= 128:  # RK45 is stability-bound (h ~ kappa/n^2): minutes per run beyond that
         results["solve_ivp RK45"] = sweep("RK45", run_ivp("RK45"), tols(4), basis, c_ref, 1)
     results["solve_ivp BDF"] = sweep("BDF", run_ivp("BDF"), tols(6), basis, c_ref, 1)
@@ -127,12 +130,13 @@ def table(rows: dict) -> None:
           "times from one run on this machine (loaded: absolute times are noisy, the ratios "
           "are measured in the same run):")
     print(f"  {'n_modes':>7} {'etdrk4 ms':>10} {'embedded ms':>12} {'scipy ms':>10} "
-          f"{'ratio':>7} {'ratio embedded':>15}")
+          f"{'ratio':>7} {'ratio embedded':>15} {'rodas4 ms':>10} {'ratio rodas4':>13}")
     for n, r in rows.items():
         scipy = min(v for k, v in r.items() if k.startswith("solve_ivp"))
         a, b = r["meanfield etdrk4"], r["meanfield embedded"]
         print(f"  {n:7d} {a * 1e3:10.1f} {b * 1e3:12.1f} {scipy * 1e3:10.1f} "
-              f"{scipy / a:6.1f}x {scipy / b:14.1f}x")
+              f"{scipy / a:6.1f}x {scipy / b:14.1f}x {r['meanfield rodas4'] * 1e3:10.1f} "
+              f"{scipy / r['meanfield rodas4']:12.1f}x")
 
 
 class TimedFFT:

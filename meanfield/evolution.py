@@ -30,6 +30,7 @@ from ._validate import (
 from .free_energy import entropy, interaction_energy
 from .fused import fused_transport
 from .progress import ProgressBar
+from .rosenbrock import RODAS4  # noqa: F401  (registers the 'rodas4' stepper)
 from .timestepping import STEPPERS, StepController, get_stepper, integrate
 
 
@@ -445,6 +446,8 @@ def evolve(model, basis, rho0, t_final: float, t_eval=None, *, method: str = "et
     L = model.linear_operator(basis)
     N = fused_transport(model, basis)  # compiled, where it applies (same N to round-off)
     stepper = get_stepper(method)(L, N if N is not None else model.nonlinear_term(basis))
+    if hasattr(stepper, "linearization"):  # Rosenbrock: the exact Jacobian
+        stepper.linearization = lambda c: model.linearization(basis, c)
     stiffness = float(np.max(np.abs(L)))
     if not adaptive and not stepper.handles_stiff and dt * stiffness > 2.78:
         raise ValueError(

@@ -352,7 +352,7 @@ def get_stepper(name: str) -> type[Stepper]:
     >>> get_stepper("etdrk4") is ETDRK4
     True
     >>> sorted(STEPPERS)
-    ['etdrk4', 'etdrk4-embedded', 'imex-ars232', 'imex-ars443', 'rk4']
+    ['etdrk4', 'etdrk4-embedded', 'imex-ars232', 'imex-ars443', 'rk4', 'rodas4']
     >>> get_stepper("euler")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...

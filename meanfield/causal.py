@@ -1084,7 +1084,9 @@ def empirical_retrieval_profile(n: int, t, beta: float, lam: float, M: float, *,
     ``phi_c``, so ``E D = soft accuracy - 1`` exactly (unbiased). The O(1) fluctuation of
     ``chi(theta_n - phi)`` averages out over the rotations (the trapezoid rule in ``phi``
     is exact for the modes ``k < K`` of ``chi``; ``omega_K`` is the residue, ``e^{-pi^2 K^2
-    / (2 M^2)}``, ``2e-5`` for ``K = M = 8``), what is left is the ``O(1/n)`` response
+    / (2 M^2)}``, ``e^{-pi^2/2} = 7.2e-3`` for ``K = M = 8``, whose noise is of order
+    ``n omega_K``: ``shifts=12`` cuts the per-prompt s.d. about 3x further at ``n = 32..64``,
+    validation/v23), what is left is the ``O(1/n)`` response
     itself: the standard error of the profile is ``O(1/sqrt(replicas))`` instead of the
     plain estimator's ``O(n / sqrt(replicas))`` (measured at ``n = 64``, ``t = 1.2``,
     ``beta = lam = 1``, ``M = 8``: 0.21 versus 9 per prompt and source, for ``K = 8`` times

@@ -378,7 +378,13 @@ def phase_curves(pd, n_points: int = 60) -> dict:
     gap = (top - star) * np.geomspace(1.0, 1e-3, n_points)
     fc = fold_curve(model, basis, star + gap)
     out["fold_curve"] = fc
-    out["maxwell_curve"] = maxwell_curve(model, basis, star + gap[: max(2, n_points // 2)])
+    try:  # the Maxwell curve is not needed for the codimension-two point: never fatal
+        out["maxwell_curve"] = maxwell_curve(model, basis, star + gap[: max(2, n_points // 2)])
+    except ValueError as err:
+        import warnings
+
+        warnings.warn(f"the Maxwell curve could not be continued ({err}); maxwell_curve is None",
+                      stacklevel=2)
     if fc.beta.size >= 4:
         b_star = tricritical_point(fc, 4)
         k_star = branch_point_curve(model, basis, [b_star]).kappa[0]

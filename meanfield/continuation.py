@@ -404,8 +404,14 @@ def uniform_growth_rate(model, basis, param: str, k: int, p: float) -> float:
     """
     bs = BranchSystem(model, basis, param, mode=k)
     i = _mode_coordinate(bs, k)
-    J = bs.system(p).jacobian(np.zeros(bs.n))
-    return float(J[i, i] * bs.system(p).scale[i])
+    system = bs.system(p)
+    # one column of the Jacobian, J e_i (one linearization), not all n of them
+    eye = np.zeros(basis.n_real)
+    eye[np.nonzero(system.mask)[0][i]] = 1.0
+    c = system.coeffs(np.zeros(bs.n))
+    col = system.x_of(model_at(model, param, p).linearization(basis, c)(
+        basis.from_real(eye, mass=0.0)))
+    return float(col[i])
 
 
 def bifurcation_points_of_uniform(model, basis, param: str, bounds, k: int,

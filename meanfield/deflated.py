@@ -17,8 +17,8 @@ States are compared modulo the symmetry of the model (on the circle: rotations a
 reflection; on S^2: rotations): two states are the same when their rotation-invariant
 signature (the degree powers |rho_l|, l = 1..lmax) agree to ``same_tol``. Each point carries
 its Morse index (the number of unstable directions of the full-space linearization, the
-rotation zero modes set aside), so saddles (metastable multi-cluster states) are told apart
-from minimizers.
+rotation zero modes set aside), so that saddles (metastable multi-cluster states) and
+minimizers are told apart.
 """
 
 from __future__ import annotations

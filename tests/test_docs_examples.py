@@ -24,5 +24,10 @@ def test_the_examples_of_a_page_run(page, tmp_path, monkeypatch):
 
     matplotlib.use("Agg")
     namespace: dict = {}
-    for i, code in enumerate(BLOCK.findall(page.read_text())):
+    blocks = BLOCK.findall(page.read_text())
+    assert blocks, f"{page} has no python block"
+    for i, code in enumerate(blocks):
         exec(compile(code, f"{page.name}[block {i}]", "exec"), namespace)
+    # every block ran to its end: the names its last block assigns exist
+    last = compile(blocks[-1], "last", "exec").co_names
+    assert any(name in namespace for name in last), page

@@ -105,16 +105,6 @@ def test_embedded_estimate_is_the_local_error_of_a_third_order_solution():
 # ---------------------------------------------------------------- tolerance that tracks
 
 
-@pytest.fixture(scope="module")
-def issue_case():
-    """beta = 3, kappa = 1, smooth data, t = 10 (benchmarks/bench_evolve.py), 32 modes."""
-    basis = mf.CircleBasis(32)
-    rho0 = mf.initial.perturbed_uniform(basis, amplitude=0.3, max_degree=4, seed=0)
-    with pytest.warns(UserWarning, match="under-resolved"):  # top modes reach 1.6e-8
-        ref = mf.evolve(USA, basis, rho0, 10.0, [0, 10.0], dt=1e-3).rho[-1]
-    return basis, rho0, ref
-
-
 @pytest.mark.filterwarnings("ignore:the solution became under-resolved")
 @pytest.mark.parametrize("method, rtols", [
     ("etdrk4", (1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10)),

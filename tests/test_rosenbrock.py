@@ -111,15 +111,6 @@ def test_closed_form_jacobian_matches_the_linearization(n_modes):
 # ---------------------------------------------------------------- the benchmark case
 
 
-@pytest.fixture(scope="module")
-def issue_case():
-    basis = mf.CircleBasis(32)
-    rho0 = mf.initial.perturbed_uniform(basis, amplitude=0.3, max_degree=4, seed=0)
-    with pytest.warns(UserWarning, match="under-resolved"):  # top modes reach 1.6e-8
-        ref = mf.evolve(USA, basis, rho0, 10.0, [0, 10.0], dt=1e-3).rho[-1]
-    return basis, rho0, ref
-
-
 @pytest.mark.filterwarnings("ignore:the solution became under-resolved")
 def test_agrees_with_etdrk4_and_conserves_mass(issue_case):
     basis, rho0, _ = issue_case

@@ -41,6 +41,7 @@ from ._validate import (
 from .diagram import BifurcationDiagram, BifurcationPoint, Branch, Fold, HopfPoint, Transition
 from .free_energy import free_energy
 from .interactions.layers import Layer
+from .isotropy import branch_types, quadratic_directions
 from .kernels import AttentionKernel
 from .progress import ProgressBar
 from .stationary import _System, linear_stability
@@ -124,16 +125,43 @@ class BranchSystem:
     (31, (32,), True)
     """
 
-    def __init__(self, model, basis, param: str, mode: int = 1, full: bool = False):
+    def __init__(self, model, basis, param: str, mode: int = 1, full: bool = False,
+                 subspace: Callable | None = None, parent=None, embed: Callable | None = None,
+                 amplitude: Callable | None = None):
         if param not in PARAMS:
             raise ValueError(f"param must be one of {PARAMS}, got {param!r}")
         self.model, self.basis, self.param, self.mode = model, basis, param, mode
         self.full = full
         # the invariant subspace holding the mode-k branch (circle: even, 2 pi/k-periodic);
-        # full: every coordinate (interactions without symmetry, branches from a state)
-        self.mask = basis.subspace_mask(False, 1) if full else basis.branch_mask(mode)
+        # full: every coordinate (interactions without symmetry, branches from a state);
+        # subspace(basis): the real coordinates of an isotropy type's fixed-point subspace
+        self.subspace = subspace
+        if subspace is not None:
+            self.mask = np.asarray(subspace(basis), dtype=bool)
+        else:
+            self.mask = basis.subspace_mask(False, 1) if full else basis.branch_mask(mode)
+        # parent, embed: the basis the results are reported in, when the branch is traced
+        # in a basis of a fixed-point subspace (embed(c, basis, parent) -> parent coeffs)
+        self.parent, self.embed = parent, embed
+        self.amplitude = amplitude  # amplitude(c, report_basis, k): the order parameter
         self.n = int(self.mask.sum())
         self._cache: dict[float, _System] = {}
+
+    @property
+    def report_basis(self):
+        """The basis of the reported coefficients (``parent``, else ``basis``)."""
+        return self.basis if self.parent is None else self.parent
+
+    def report_coeffs(self, y: np.ndarray) -> np.ndarray:
+        """Coefficients of the point y in :attr:`report_basis`."""
+        c = self.coeffs(y)
+        return c if self.parent is None else self.embed(c, self.basis, self.parent)
+
+    def amplitude_of(self, y: np.ndarray, k: int) -> float:
+        """The branch's order parameter at y (default: the basis's ``amplitude(c, k)``)."""
+        if self.amplitude is None:
+            return float(self.basis.amplitude(self.coeffs(y), k))
+        return float(self.amplitude(self.report_coeffs(y), self.report_basis, k))
 
     def system(self, p: float) -> _System:
         """The Newton system (stationary equation on the branch subspace) at parameter p.
@@ -254,8 +282,11 @@ class BranchSystem:
         >>> bs.refined().basis.n_modes
         64
         """
-        return BranchSystem(self.model, self.basis.with_max_degree(
-            factor * (self.basis.max_degree + 1) - 1), self.param, self.mode, self.full)
+        degree = factor * (self.basis.max_degree + 1) - 1
+        parent = None if self.parent is None else self.parent.with_max_degree(degree)
+        return BranchSystem(self.model, self.basis.with_max_degree(degree), self.param,
+                            self.mode, self.full, self.subspace, parent, self.embed,
+                            self.amplitude)
 
     def transfer(self, y: np.ndarray, other: BranchSystem, tangent: bool = False) -> np.ndarray:
         """A point (or tangent, mass 0) of this system expressed in ``other``.
@@ -443,9 +474,12 @@ def bifurcation_points_of_uniform(model, basis, param: str, bounds, k: int,
 
 
 def _solve_at_amplitude(bs: BranchSystem, k: int, a: float, p_guess: float, x_guess=None,
-                        tol: float = 1e-13, max_iter: int = 30) -> np.ndarray:
-    """Solve R(x, p) = 0 with the critical coordinate x_k = a fixed; returns y = (x, p)."""
-    i = _mode_coordinate(bs, k)
+                        tol: float = 1e-13, max_iter: int = 30, coord: int | None = None
+                        ) -> np.ndarray:
+    """Solve R(x, p) = 0 with the critical coordinate x_k = a fixed; returns y = (x, p).
+
+    ``coord``: the subspace coordinate held fixed (default: the first of degree k)."""
+    i = _mode_coordinate(bs, k) if coord is None else int(coord)
     y = np.zeros(bs.n + 1) if x_guess is None else np.array(x_guess, dtype=float)
     y[i], y[-1] = a, p_guess
     free = np.ones(bs.n + 1, bool)
@@ -491,16 +525,17 @@ def _classify(p_k: float, dsigma: float, p_plus: float, p_minus: float, p_2: flo
 
 def _record(branch: dict, bs: BranchSystem, y: np.ndarray, k: int) -> None:
     p = float(y[-1])
-    c = bs.coeffs(y)
     model = model_at(bs.model, bs.param, p)
-    rho = bs.basis.backward(c)
-    stab = _stability(model, bs.basis, c)
+    rho = bs.basis.backward(bs.coeffs(y))
+    c = bs.report_coeffs(y)  # stability against every perturbation of the reported basis
+    hint = branch["morse_index"][-1] if branch["morse_index"] else 0
+    stab = _stability(model, bs.report_basis, c, hint)
     branch["param"].append(p)
-    branch["amplitude"].append(float(bs.basis.amplitude(c, k)))
+    branch["amplitude"].append(bs.amplitude_of(y, k))
     branch["free_energy"].append(_free_energy_or_nan(model, bs.basis, rho))
     branch["stable"].append(stab.stable)
     branch["morse_index"].append(stab.morse_index)
-    branch["n_modes"].append(int(bs.basis.max_degree + 1))
+    branch["n_modes"].append(int(bs.report_basis.max_degree + 1))
     branch["coeffs"].append(c)
     if "leading" in branch:
         branch["leading"].append(stab.eigenvalues[0] if stab.eigenvalues.size else np.nan)
@@ -512,13 +547,15 @@ def _record(branch: dict, bs: BranchSystem, y: np.ndarray, k: int) -> None:
 ARNOLDI_ABOVE = 400
 
 
-def _stability(model, basis, c):
-    """linear_stability at a branch point: dense for small bases, Arnoldi above
-    ``ARNOLDI_ABOVE`` with k doubled until the Morse index is below k (so it stays exact)."""
+def _stability(model, basis, c, morse_hint: int = 0):
+    """linear_stability at a branch point: dense for small bases (n JVPs, however the
+    state's symmetry splits them into blocks), Arnoldi above ``ARNOLDI_ABOVE`` with k from
+    ``morse_hint`` (the previous point's Morse index) + 6, at least 12, doubled until the
+    Morse index is below k (so it stays exact)."""
     n = basis.n_real
     if n <= ARNOLDI_ABOVE:
         return linear_stability(model, basis, c)
-    k = 12
+    k = max(12, int(morse_hint) + 6)
     while 2 * k < n:
         stab = linear_stability(model, basis, c, k=k)
         if stab.morse_index < k:
@@ -530,7 +567,7 @@ def _stability(model, basis, c):
 def _leading(bs: BranchSystem, y: np.ndarray) -> complex:
     """The eigenvalue of largest real part at the point y (symmetry zero modes set aside)."""
     model = model_at(bs.model, bs.param, float(y[-1]))
-    vals = _stability(model, bs.basis, bs.coeffs(y)).eigenvalues
+    vals = _stability(model, bs.report_basis, bs.report_coeffs(y)).eigenvalues
     return complex(vals[0]) if vals.size else complex(np.nan)
 
 
@@ -695,7 +732,8 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
                         max_points: int = 400, tol: float = 1e-11, amplitude0: float = 1e-3,
                         refine_tol: float = 1e-12, max_modes: int = 1024,
                         resolution_tol: float = 1e-12, progress: bool = False,
-                        start=None) -> BifurcationDiagram:
+                        start=None, deflation: bool = False, n_values: int = 5,
+                        guesses=None) -> BifurcationDiagram:
     """Branches of stationary states bifurcating from rho = 1, with special points.
 
     For an interaction that does not keep rho = 1 stationary (a weighted layer without
@@ -730,6 +768,19 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
     amplitude0 : float
         Amplitude of the first off-uniform point (branch switching); the curvature
         p = p_k (1 + c a^2) is extrapolated from amplitudes amplitude0 and 2 amplitude0.
+    deflation : bool
+        Instead of the branches born at rho = 1, every branch present in the window,
+        found by deflation at ``n_values`` parameter values (from ``guesses``, default
+        :func:`meanfield.deflated.default_guesses`) and continued over the window
+        (:func:`meanfield.deflated.deflated_diagram`; ``modes``, ``amplitude0`` and
+        ``start`` are then ignored).
+
+    Branches by isotropy type: where the basis lists several types for a mode (its
+    ``branch_types(k)``: the planar basis and S^2, see :mod:`meanfield.isotropy`), one
+    branch is traced per type, each in its fixed-point subspace, and each carries its
+    ``isotropy``; both halves of a transcritical branch are traced (``side`` +1 and -1),
+    since they are different patterns. Stability is always against every perturbation
+    the basis holds.
 
     Returns
     -------
@@ -762,6 +813,13 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
     max_modes = check_int(max_modes, "max_modes", 2)
     if param in ("kappa", "noise") and lo <= 0:
         raise ValueError(f"bounds for {param} must be > 0, got {bounds}")
+    if deflation:  # every branch in the window, connected to rho = 1 or not
+        from .deflated import deflated_diagram
+
+        return deflated_diagram(model, basis, param, (lo, hi), n_values=n_values,
+                                guesses=guesses, ds=ds, ds_max=ds_max, max_points=max_points,
+                                tol=tol, refine_tol=refine_tol, max_modes=max_modes,
+                                resolution_tol=resolution_tol, progress=progress)
     if not model.interaction.uniform_stationary:
         return _diagram_from_state(model, basis, param, (lo, hi), start, ds=ds, ds_max=ds_max,
                                    max_points=max_points, tol=tol, refine_tol=refine_tol,
@@ -789,57 +847,36 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
     branches, points, folds, crossings, hopfs = [], [], [], [], []
     for n_done, k in enumerate(modes):
         for p_k in roots[k]:
-            bs = BranchSystem(model, basis, param, mode=k)
             h = 1e-6 * (abs(p_k) if param in ("kappa", "noise") else max(1.0, abs(p_k)))
             dsigma = (uniform_growth_rate(model, basis, param, k, p_k + h)
                       - uniform_growth_rate(model, basis, param, k, p_k - h)) / (2 * h)
-            a = amplitude0
-            y_a = _solve_at_amplitude(bs, k, a, p_k)
-            y_m = _solve_at_amplitude(bs, k, -a, p_k)
-            y_2 = _solve_at_amplitude(bs, k, 2 * a, y_a[-1], y_a)
-            kind, curv = _classify(p_k, dsigma, y_a[-1], y_m[-1], y_2[-1], a)
-            points.append(BifurcationPoint(param=p_k, mode=k, kind=kind, curvature=curv,
-                                           closed_form=_closed_form_threshold(model, param, k)))
-            y0 = np.zeros(bs.n + 1)
-            y0[-1] = p_k
-            t0 = (y_2 - y_a) / np.linalg.norm(y_2 - y_a)
-            # away from rho = 1 whatever the sign of ds: a negative step would run back
-            # through the pitchfork onto its mirror image (a spurious fold at a = 0)
-            data, fl, cr, msg = trace_branch(bs, y_a, t0, k, (lo, hi), ds=abs(ds),
-                                             ds_max=ds_max,
-                                             max_points=max_points, tol=tol,
-                                             refine_tol=refine_tol, max_modes=max_modes)
-            if not msg.startswith("reached the bound"):
-                warnings.warn(f"the mode-{k} branch stopped before the bounds: {msg}; the "
-                              "diagram is incomplete beyond that point", stacklevel=2)
-            # prepend the bifurcation point itself (amplitude 0)
-            m_k = model_at(model, param, p_k)
-            f_unif = _free_energy_or_nan(m_k, basis, np.ones(basis.shape))
-            stab0 = _stability(m_k, basis, bs.coeffs(y0))
-            branch = Branch(
-                mode=k, param_name=param,
-                param=np.array([p_k] + data["param"]),
-                amplitude=np.array([0.0] + data["amplitude"]),
-                free_energy=np.array([f_unif] + data["free_energy"]),
-                stable=np.array([stab0.stable] + data["stable"], dtype=bool),
-                morse_index=np.array([stab0.morse_index] + data["morse_index"], dtype=int),
-                n_modes=np.array([basis.max_degree + 1] + data["n_modes"], dtype=int),
-                coeffs=[bs.coeffs(y0)] + data["coeffs"], message=msg)
-            branches.append(branch)
-            hopfs += _hopf_points(k, data["hopf"])
-            for yf, b in fl:
-                cf = b.coeffs(yf)
-                folds.append(Fold(param=float(yf[-1]), mode=k,
-                                  amplitude=float(b.basis.amplitude(cf, k)),
-                                  free_energy=_free_energy_or_nan(
-                                      model_at(model, param, float(yf[-1])), b.basis,
-                                      b.basis.backward(cf))))
-            for yc, b in cr:
-                cc = b.coeffs(yc)
-                stab = _stability(model_at(model, param, float(yc[-1])), b.basis, cc)
-                if stab.stable:
-                    crossings.append(Transition(param=float(yc[-1]), mode=k,
-                                                amplitude=float(b.basis.amplitude(cc, k))))
+            for bt in branch_types(basis, k):
+                bs = _type_system(model, basis, param, k, bt)
+                for sw in _branch_starts(bs, k, p_k, bt.exclude, amplitude0):
+                    kind, curv = _classify(p_k, dsigma, sw.y_a[-1], sw.y_m[-1], sw.y_2[-1],
+                                           amplitude0)
+                    points.append(BifurcationPoint(
+                        param=p_k, mode=k, kind=kind, curvature=curv,
+                        closed_form=_closed_form_threshold(model, param, k),
+                        isotropy=bt.name))
+                    # a transcritical branch's two halves are different states; a
+                    # pitchfork's are images of each other under a symmetry
+                    sides = (1, -1) if kind == "transcritical" else (1,)
+                    for side in sides:
+                        y_s, y_s2 = (sw.y_a, sw.y_2) if side > 0 else sw.minus()
+                        out = _trace_half(bs, y_s, y_s2, k, p_k, (lo, hi), bt, side, ds=ds,
+                                          ds_max=ds_max, max_points=max_points, tol=tol,
+                                          refine_tol=refine_tol, max_modes=max_modes)
+                        branch, fl, cr, hp = out
+                        branches.append(branch)
+                        hopfs += _hopf_points(k, hp)
+                        folds += [_fold_of(model, param, b, yf, k) for yf, b in fl]
+                        for yc, b in cr:
+                            stab = _stability(model_at(model, param, float(yc[-1])),
+                                              b.report_basis, b.report_coeffs(yc))
+                            if stab.stable:
+                                crossings.append(Transition(param=float(yc[-1]), mode=k,
+                                                            amplitude=b.amplitude_of(yc, k)))
         if bar is not None:
             bar(n_done + 1)
     if bar is not None:
@@ -867,13 +904,142 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
     return diag
 
 
+# ---------------------------------------------------------------------------------------
+# branch switching by isotropy type
+# ---------------------------------------------------------------------------------------
+
+
+def _type_system(model, basis, param: str, k: int, bt) -> BranchSystem:
+    """The branch system of isotropy type ``bt`` (its mask, or its subspace's basis)."""
+    if bt.subbasis is not None:
+        return BranchSystem(model, bt.subbasis(basis), param, mode=k, parent=basis,
+                            embed=bt.embed, amplitude=bt.amplitude)
+    return BranchSystem(model, basis, param, mode=k, subspace=bt.mask,
+                        amplitude=bt.amplitude)
+
+
+def _kernel_directions(bs: BranchSystem, k: int, p_k: float, exclude=()):
+    """The kernel coordinates of mode k in the subspace and the branch directions there.
+
+    Returns (idx, [(v, slope), ...]): a branch leaves rho = 1 along x[idx] = s v with
+    p ~ p_k + slope s. A one-dimensional kernel has the single direction (1,) (slope 0:
+    the classification solves for it); a two-dimensional one the roots of the quadratic
+    bifurcation equation off the ``exclude`` axes (:func:`meanfield.isotropy.
+    quadratic_directions`)."""
+    deg = bs.basis.real_degrees[bs.mask]
+    idx = np.nonzero(deg == k)[0]
+    if idx.size == 0:
+        raise ValueError(f"mode {k} is not in the basis (max degree {bs.basis.max_degree})")
+    if idx.size == 1:
+        return idx, [(np.ones(1), 0.0)]
+    if idx.size > 2:
+        raise ValueError(f"the mode-{k} kernel in this subspace has dimension {idx.size}; "
+                         "give a subspace where it has dimension 1 or 2")
+    system, h = bs.system(p_k), 1e-4
+
+    def R(v, sys_=system):
+        x = np.zeros(bs.n)
+        x[idx] = v
+        return sys_.residual(x)[idx]
+
+    r0 = R(np.zeros(2))
+    orders = bs.basis.real_orders[bs.mask][idx]
+    axes = [j for j in range(2) if (k, int(orders[j])) in tuple(exclude)]
+    dirs = quadratic_directions(lambda v: (R(h * v) + R(-h * v) - 2 * r0) / h**2, axes)
+    hp = 1e-6 * (abs(p_k) if bs.param in ("kappa", "noise") else max(1.0, abs(p_k)))
+    e = np.array([h, 0.0])
+    r_p = (R(e, bs.system(p_k + hp))[0] - R(e, bs.system(p_k - hp))[0]) / (2 * hp * h)
+    return idx, [(v, -lam / (2 * r_p)) for v, lam in dirs]
+
+
+@dataclass
+class _Start:
+    """Solutions near the branch point along one kernel direction (branch switching)."""
+
+    bs: BranchSystem
+    k: int
+    coord: int
+    a: float
+    guess: Callable[[float], tuple[np.ndarray, float]]
+    y_a: np.ndarray
+    y_m: np.ndarray
+    y_2: np.ndarray
+
+    def solve(self, a: float, x_guess=None) -> np.ndarray:
+        g, p = self.guess(a)
+        return _solve_at_amplitude(self.bs, self.k, a, p if x_guess is None else x_guess[-1],
+                                   g if x_guess is None else x_guess, coord=self.coord)
+
+    def minus(self) -> tuple[np.ndarray, np.ndarray]:
+        """The points at -a and -2a (the other half of a transcritical branch)."""
+        return self.y_m, self.solve(-2 * self.a, self.y_m)
+
+
+def _branch_starts(bs: BranchSystem, k: int, p_k: float, exclude, a: float) -> list[_Start]:
+    """Solutions at the fixed critical coordinate +a, -a and 2a, per kernel direction."""
+    idx, dirs = _kernel_directions(bs, k, p_k, exclude)
+    out = []
+    for v, slope in dirs:
+        j = int(np.argmax(np.abs(v)))
+        coord, vj = int(idx[j]), float(v[j])
+
+        def guess(aa, v=v, vj=vj, slope=slope):
+            s = aa / vj
+            g = np.zeros(bs.n + 1)
+            g[idx] = s * v
+            return g, p_k + slope * s
+
+        st = _Start(bs, k, coord, a, guess, *(None,) * 3)
+        st.y_a, st.y_m = st.solve(a), st.solve(-a)
+        st.y_2 = st.solve(2 * a, st.y_a)
+        out.append(st)
+    return out
+
+
+def _trace_half(bs: BranchSystem, y_s: np.ndarray, y_s2: np.ndarray, k: int, p_k: float,
+                bounds, bt, side: int, **options):
+    """One half of a branch, from the branch point through y_s (then y_s2) to the bounds."""
+    param, model = bs.param, bs.model
+    t0 = (y_s2 - y_s) / np.linalg.norm(y_s2 - y_s)
+    # away from rho = 1 whatever the sign of ds: a negative step would run back
+    # through the pitchfork onto its mirror image (a spurious fold at a = 0)
+    ds = abs(options.pop("ds"))
+    data, fl, cr, msg = trace_branch(bs, y_s, t0, k, bounds, ds=ds, **options)
+    label = f"mode-{k} branch" + (f" of type {bt.name}" if bt.name else "")
+    if not msg.startswith("reached the bound"):
+        warnings.warn(f"the {label} stopped before the bounds: {msg}; the diagram is "
+                      "incomplete beyond that point", stacklevel=3)
+    y0 = np.zeros(bs.n + 1)
+    y0[-1] = p_k
+    m_k = model_at(model, param, p_k)
+    rb, c0 = bs.report_basis, bs.report_coeffs(y0)
+    stab0 = _stability(m_k, rb, c0)
+    branch = Branch(
+        mode=k, param_name=param,
+        param=np.array([p_k] + data["param"]),
+        amplitude=np.array([0.0] + data["amplitude"]),
+        free_energy=np.array([_free_energy_or_nan(m_k, rb, np.ones(rb.shape))]
+                             + data["free_energy"]),
+        stable=np.array([stab0.stable] + data["stable"], dtype=bool),
+        morse_index=np.array([stab0.morse_index] + data["morse_index"], dtype=int),
+        n_modes=np.array([rb.max_degree + 1] + data["n_modes"], dtype=int),
+        coeffs=[c0] + data["coeffs"], message=msg, isotropy=bt.name,
+        description=bt.description, side=side)
+    return branch, fl, cr, data["hopf"]
+
+
+def _fold_of(model, param: str, b: BranchSystem, yf: np.ndarray, k: int) -> Fold:
+    p = float(yf[-1])
+    rho = b.basis.backward(b.coeffs(yf))
+    return Fold(param=p, mode=k, amplitude=b.amplitude_of(yf, k),
+                free_energy=_free_energy_or_nan(model_at(model, param, p), b.basis, rho))
+
+
 def _hopf_points(mode: int, located) -> list[HopfPoint]:
     out = []
     for yh, b in located:
         lam = _leading(b, yh)
-        ch = b.coeffs(yh)
-        out.append(HopfPoint(param=float(yh[-1]), mode=mode,
-                             amplitude=float(b.basis.amplitude(ch, mode)),
+        out.append(HopfPoint(param=float(yh[-1]), mode=mode, amplitude=b.amplitude_of(yh, mode),
                              frequency=abs(lam.imag)))
     return out
 

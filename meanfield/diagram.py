@@ -106,6 +106,12 @@ class Branch:
         Spectral coefficients of each point (lengths follow n_modes).
     message : str
         Why the continuation of this branch stopped.
+    isotropy, description : str
+        The branch's isotropy subgroup and what its states look like (see
+        :mod:`meanfield.isotropy`; "" on bases with one type per mode).
+    side : int
+        +1, or -1 for the second half of a transcritical branch (the states on the other
+        side of the branch point: a different pattern, not a symmetric image).
 
     Examples
     --------
@@ -127,6 +133,9 @@ class Branch:
     n_modes: np.ndarray
     coeffs: list = field(default_factory=list, repr=False)
     message: str = ""
+    isotropy: str = ""
+    description: str = ""
+    side: int = 1
 
 
 @dataclass
@@ -135,7 +144,9 @@ class BifurcationPoint:
 
     ``kind`` is "supercritical", "subcritical", "transcritical" or "degenerate";
     ``curvature`` is c in param = param_k (1 + c a^2 + ...) with a the branch amplitude;
-    ``closed_form`` is the reference value beta/lambda_k(beta) (kappa) when known, else nan.
+    ``closed_form`` is the reference value beta/lambda_k(beta) (kappa) when known, else nan;
+    ``isotropy`` the isotropy type of the branch it starts (one point per type when the
+    basis traces several, see :mod:`meanfield.isotropy`).
 
     Examples
     --------
@@ -152,6 +163,7 @@ class BifurcationPoint:
     kind: str
     curvature: float = np.nan
     closed_form: float = np.nan
+    isotropy: str = ""
 
 
 @dataclass
@@ -439,6 +451,9 @@ class BifurcationDiagram:
             "morse_index": np.asarray(b.morse_index, dtype=int),
             "n_modes": np.asarray(b.n_modes, dtype=int),
             "message": str(b.message),
+            "isotropy": str(b.isotropy),
+            "description": str(b.description),
+            "side": int(b.side),
         } for b in self.branches]
         out = {
             "param_name": self.param_name,
@@ -449,6 +464,7 @@ class BifurcationDiagram:
             "bifurcation_points": [{
                 "param": float(b.param), "mode": int(b.mode), "kind": b.kind,
                 "curvature": float(b.curvature), "closed_form": float(b.closed_form),
+                "isotropy": str(b.isotropy),
             } for b in self.bifurcation_points],
             "folds": [{
                 "param": float(f.param), "mode": int(f.mode), "amplitude": float(f.amplitude),
@@ -564,6 +580,9 @@ class BifurcationDiagram:
             n_modes=np.array(b["n_modes"], dtype=int),
             coeffs=[],
             message=b.get("message", ""),
+            isotropy=b.get("isotropy", ""),
+            description=b.get("description", ""),
+            side=int(b.get("side", 1)),
         ) for b in data["branches"]]
         uni = data["uniform"]
         return cls(
@@ -574,6 +593,7 @@ class BifurcationDiagram:
             bifurcation_points=[BifurcationPoint(
                 param=_float(b["param"]), mode=int(b["mode"]), kind=b["kind"],
                 curvature=_float(b.get("curvature")), closed_form=_float(b.get("closed_form")),
+                isotropy=b.get("isotropy", ""),
             ) for b in data["bifurcation_points"]],
             folds=[Fold(param=_float(f["param"]), mode=int(f["mode"]),
                         amplitude=_float(f["amplitude"]),
@@ -694,6 +714,20 @@ class BifurcationDiagram:
 
     # ------------------------------------------------------------------ table
 
+    def _isotropy_lines(self) -> list[str]:
+        """One row per branch with an isotropy type (bases tracing several per mode)."""
+        typed = [b for b in self.branches if b.isotropy]
+        if not typed:
+            return []
+        header = (f"{'branch':<6} {'mode':>4} {'isotropy':<15} {'side':>4} {'points':>6} "
+                  f"{self.param_name + ' from':>14} {'to':>14} {'Morse index':>13}")
+        out = ["", header, "-" * len(header)]
+        for i, b in enumerate(typed):
+            out.append(f"{i:<6d} {b.mode:>4d} {b.isotropy:<15} {b.side:>+4d} "
+                       f"{b.param.size:>6d} {b.param[0]:>14.8g} {b.param[-1]:>14.8g} "
+                       f"{f'{b.morse_index[0]} -> {b.morse_index[-1]}':>13}")
+        return out
+
     def table(self) -> str:
         """Fixed-width text table of the special points.
 
@@ -702,6 +736,9 @@ class BifurcationDiagram:
         significant digits); for bifurcations also their type, the closed-form reference
         and the difference (computed - reference); for folds the amplitude; for
         first-order transitions the amplitude jump (from 0 to the branch's amplitude).
+        When the branches carry isotropy types (:mod:`meanfield.isotropy`), a second
+        part lists each branch: mode, type, side, points, parameter range and Morse index
+        at its start and end.
 
         Returns
         -------
@@ -746,6 +783,7 @@ class BifurcationDiagram:
                 f"{num(h.amplitude, '.6g'):>12}")
         if len(lines) == 2:
             lines.append("(no special points)")
+        lines += self._isotropy_lines()
         if self.restricted_to != "all":
             lines.append(f"(branches and stability within {self.restricted_to} densities only: "
                          f"stable means against {self.restricted_to} perturbations)")
@@ -816,19 +854,25 @@ class BifurcationDiagram:
                 return np.zeros_like(np.asarray(x, dtype=float))
             return np.interp(x, ux, uf)
 
-        modes_seen: list[int] = []
+        # one colour per mode, or per (mode, isotropy type) when the branches carry types
+        keys = sorted({(b.mode, b.isotropy) for b in self.branches if len(b.param)})
+        typed = any(t for _, t in keys)
+
+        def key_color(key) -> str:
+            return f"C{keys.index(key) % 10}" if typed else color(key[0])
+
         for b in self.branches:
             x = np.asarray(b.param, dtype=float)
             if x.size == 0:
                 continue
             a = np.asarray(b.amplitude, dtype=float)
             f = np.asarray(b.free_energy, dtype=float) - f_uniform(x)
-            draw(x, a, f, np.asarray(b.stable, dtype=bool), color(b.mode))
-            if b.mode not in modes_seen:
-                modes_seen.append(b.mode)
+            draw(x, a, f, np.asarray(b.stable, dtype=bool), key_color((b.mode, b.isotropy)))
 
         handles = [Line2D([], [], color=color(0), label=_UNIFORM)] if ux.size else []
-        handles += [Line2D([], [], color=color(k), label=_label(k)) for k in sorted(modes_seen)]
+        handles += [Line2D([], [], color=key_color(key),
+                           label=_label(key[0]) + (f", {key[1]}" if key[1] else ""))
+                    for key in keys]
         handles += [Line2D([], [], color="0.4", ls="-", label="stable"),
                     Line2D([], [], color="0.4", ls="--", label="unstable")]
 

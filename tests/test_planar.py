@@ -288,8 +288,9 @@ def test_polygon_states_in_d16(k, factor):
 
 
 def test_bifurcation_diagram_mode_2_branch_point():
-    # the uniform state's mode 2 destabilizes at kappa g_2 = 1; the branch born there (fixing
-    # the in-plane (2, 2) coordinate) is the two-cluster (bipolar) state
+    # the uniform state's mode 2 destabilizes at kappa g_2 = 1; two branches are born there
+    # (meanfield.isotropy), the ring O(2) x O(d-2) and the zonal O(d-1) one, whose + half is
+    # the two-cluster (bipolar) state on the x_1 axis
     d, beta = 16, 2.0
     g = mf.AttentionKernel(beta).coefficients(16, d)
     model = mf.MeanFieldModel(mf.AttentionKernel(beta), kappa=1.0, dim=d)
@@ -297,12 +298,15 @@ def test_bifurcation_diagram_mode_2_branch_point():
     with pytest.warns(UserWarning, match="max_points=4"):  # a short branch: kept fast
         diag = mf.bifurcation_diagram(model, b, "kappa", (0.95 / g[2], 1.05 / g[2]),
                                       modes=(2,), max_points=4)
-    (bp,) = diag.bifurcation_points
-    assert bp.mode == 2 and abs(bp.param * g[2] - 1) < 1e-10
-    br = diag.branches[0]
+    assert [bp.isotropy for bp in diag.bifurcation_points] == ["O(2) x O(d-2)", "O(d-1)"]
+    for bp in diag.bifurcation_points:
+        assert bp.mode == 2 and abs(bp.param * g[2] - 1) < 1e-10
+    br = next(br for br in diag.branches if br.isotropy == "O(d-1)" and br.side == 1)
     assert br.param.size >= 3 and np.all(br.amplitude[1:] > 0)
     c = br.coeffs[-1]
-    assert np.max(np.abs(c[(b.orders % 2 != 0) | (b.orders < 0)])) == 0.0  # D_2 subspace
+    # D_2 subspace (the zonal state embedded by an exact transform: round-off only)
+    assert np.max(np.abs(c[(b.orders % 2 != 0) | (b.orders < 0)])) < 1e-15
+    assert b.amplitude(c, 2) > 0  # the in-plane (2, 2) harmonic: two clusters on e_1
 
 
 def test_fields_that_are_not_planar_are_refused():

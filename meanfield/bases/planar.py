@@ -1045,6 +1045,71 @@ class PlanarBasis(RealOrthonormalSeries):
             raise ValueError(f"mode k must be >= 1, got {k}")
         return self.subspace_mask(symmetric=True, period=k)
 
+    def branch_types(self, k: int) -> list:
+        """The isotropy types of the mode-k branches from rho = 1 in this class.
+
+        The degree-k planar harmonics have orders m = k, k-2, ... and the equivariant
+        branching lemma (see :mod:`meanfield.isotropy`) gives a branch for each subgroup
+        whose fixed-point subspace meets them in one dimension:
+
+        * ``O(d-1)``, zonal about e_1 (a function of x_1; k = 1: the 1-cluster state),
+          traced among zonal densities (``ZonalBasis(dim, lmax)``, embedded exactly);
+        * ``D_k x O(d-2)`` for odd k >= 3: k clusters at the vertices of a regular k-gon in
+          the (x_1, x_2) plane (orders in kZ, cosine part);
+        * ``O(2) x O(d-2)`` for even k: a ring, a function of x_1^2 + x_2^2 (m = 0);
+        * ``D_k x O(d-2)`` for even k >= 4: the k-gon, whose fixed-point subspace meets the
+          eigenspace in the plane of (k, 0) and (k, k); its direction is the root of the
+          quadratic bifurcation equation off the ring's axis. (For k = 2 that root is the
+          zonal branch, listed once.)
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> b = mf.PlanarBasis(16, 8)
+        >>> [t.name for t in b.branch_types(3)], [t.name for t in b.branch_types(2)]
+        (['O(d-1)', 'D_3 x O(d-2)'], ['O(2) x O(d-2)', 'O(d-1)'])
+        """
+        from ..isotropy import BranchType, degree_norm
+        from .zonal import ZonalBasis
+
+        k = int(k)
+        if k < 1:
+            raise ValueError(f"mode k must be >= 1, got {k}")
+        zonal = BranchType(
+            "O(d-1)", "zonal about e_1: a function of x_1"
+            + (" (one cluster)" if k == 1 else ""),
+            subbasis=lambda b: ZonalBasis(b.dim, b.lmax),
+            embed=lambda c, sub, b: b.from_zonal(c, sub))
+        ring = BranchType("O(2) x O(d-2)", "ring: a function of x_1^2 + x_2^2",
+                          mask=lambda b: b.real_orders == 0, amplitude=degree_norm)
+        gon = BranchType(f"D_{k} x O(d-2)", f"{k} clusters at the vertices of a regular "
+                         f"{k}-gon in the (x_1, x_2) plane",
+                         mask=lambda b: b.branch_mask(k), exclude=((k, 0),))
+        if k % 2:
+            return [zonal] if k == 1 else [zonal, gon]
+        return [ring, zonal] if k == 2 else [ring, zonal, gon]
+
+    def from_zonal(self, c: np.ndarray, zonal) -> np.ndarray:
+        """Coefficients of the zonal density (about e_1) with ``ZonalBasis`` coefficients c.
+
+        Exact when ``zonal.lmax <= self.lmax`` (a polynomial of degree lmax in x_1 is a
+        planar density of the same degree).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import meanfield as mf
+        >>> b, z = mf.PlanarBasis(6, 6), mf.ZonalBasis(6, 6)
+        >>> cz = z.forward(1 + 0.5 * z.grid**3)
+        >>> c = b.from_zonal(cz, z)
+        >>> bool(np.allclose(b.backward(c), 1 + 0.5 * b.points[..., 0]**3, atol=1e-13))
+        True
+        """
+        if zonal.dim != self.dim or zonal.lmax > self.lmax:
+            raise ValueError(f"from_zonal needs a ZonalBasis of dim {self.dim} and lmax <= "
+                             f"{self.lmax}, got {zonal!r}")
+        return self.forward(zonal.evaluate(np.asarray(c).real, self.points[..., 0]))
+
     def invariant_blocks(self, c: np.ndarray, rtol: float = 1e-12) -> list[np.ndarray]:
         """Real coordinates split into subspaces the linearization at c leaves invariant.
 

@@ -801,6 +801,62 @@ class SphereBasis(RealOrthonormalSeries):
             mask &= self.real_degrees % 2 == 0
         return mask
 
+    def branch_types(self, k: int) -> list:
+        """The isotropy types of the mode-k branches from rho = 1 this basis traces.
+
+        Axial subgroups of O(3) = SO(3) x Z_2^c on the degree-k harmonics V_k (Ihrig &
+        Golubitsky 1984; Golubitsky, Stewart & Schaeffer 1988, vol. II, sec. XIII.9), each
+        traced in the fixed-point subspace of a subgroup that acts diagonally on the real
+        harmonics Z_{l,m} (cos m phi for m > 0, sin |m| phi for m < 0, P_l^|m|(-z) =
+        (-1)^(l+|m|) P_l^|m|(z)):
+
+        * every k: ``O(2) x Z_2^c`` (even k) or ``O(2)^-`` (odd k), axisymmetric about e_3
+          (m = 0; even degrees for even k), as ``branch_mask(k)``;
+        * k = 3: ``D_6^d`` (= D_3h), a triangle of clusters on the equator,
+          Re (x_1 + i x_2)^3: fixed space of the rotation by 2 pi/3 about e_3, x_2 -> -x_2
+          and x_3 -> -x_3 (m in 3Z, cosine part, l + m even); and ``O^-`` (= T_d), xyz: four
+          clusters at alternate vertices of a cube, traced in the fixed space of its
+          subgroup D_2d (rotation by pi about e_3, x_1 <-> x_2 and (x, y, z) -> (y, -x, -z):
+          m even, l + |m|/2 even, |m|/2 even for cosines and odd for sines), which meets
+          V_3 in xyz alone;
+        * k = 4: ``O x Z_2^c``, the octahedral pattern x^4 + y^4 + z^4 - 3/5 (six clusters
+          on the coordinate axes, or eight at a cube's vertices), traced in the fixed space
+          of D_4h (m in 4Z, cosine part, l + m even), which meets V_4 in the plane of
+          (4, 0) and (4, 4): its direction is the root of the quadratic bifurcation
+          equation off the axisymmetric axis.
+
+        For k = 2 the axisymmetric type is the only axial one.
+
+        Examples
+        --------
+        >>> import meanfield as mf
+        >>> b = mf.SphereBasis(8)
+        >>> [t.name for t in b.branch_types(3)]
+        ['O(2)^-', 'D_6^d', 'O^-']
+        >>> t = b.branch_types(3)[2]
+        >>> [(int(l), int(m)) for l, m in zip(b.real_degrees[t.mask(b)],
+        ...                                   b.real_orders[t.mask(b)]) if l == 3]
+        [(3, -2)]
+        """
+        from ..isotropy import BranchType, degree_norm
+
+        k = int(k)
+        if k < 1:
+            raise ValueError(f"mode k must be >= 1, got {k}")
+        axis = BranchType("O(2) x Z_2^c" if k % 2 == 0 else "O(2)^-",
+                          "axisymmetric about e_3", mask=lambda b: b.branch_mask(k))
+        if k == 3:
+            return [axis,
+                    BranchType("D_6^d", "a triangle of clusters on the equator "
+                               "(Re (x_1 + i x_2)^3)", mask=_d3h_mask, amplitude=degree_norm),
+                    BranchType("O^-", "four clusters at alternate vertices of a cube (xyz)",
+                               mask=_d2d_mask, amplitude=degree_norm)]
+        if k == 4:
+            return [axis, BranchType("O x Z_2^c", "octahedral: six clusters on the axes, or "
+                                     "eight at the vertices of a cube", mask=_d4h_mask,
+                                     amplitude=degree_norm, exclude=((4, 0),))]
+        return [axis]
+
     def invariant_blocks(self, c: np.ndarray, rtol: float = 1e-12) -> list[np.ndarray]:
         """Real coordinates split into subspaces the linearization at c leaves invariant.
 
@@ -838,3 +894,21 @@ class SphereBasis(RealOrthonormalSeries):
                 blocks.append(np.nonzero(m == -mm)[0])
             return blocks
         return [np.arange(self.n_real)]
+
+
+# fixed-point subspaces of subgroups acting diagonally on the real harmonics (branch_types)
+def _d3h_mask(b) -> np.ndarray:
+    l, m = b.real_degrees, b.real_orders
+    return (m >= 0) & (m % 3 == 0) & ((l + m) % 2 == 0)
+
+
+def _d2d_mask(b) -> np.ndarray:
+    l, m = b.real_degrees, b.real_orders
+    h = np.abs(m) // 2
+    parity = np.where(m >= 0, h % 2 == 0, h % 2 == 1)
+    return (m % 2 == 0) & ((l + h) % 2 == 0) & parity
+
+
+def _d4h_mask(b) -> np.ndarray:
+    l, m = b.real_degrees, b.real_orders
+    return (m >= 0) & (m % 4 == 0) & ((l + m) % 2 == 0)

@@ -140,3 +140,36 @@ def test_deflation_finds_a_different_state_from_the_same_guess():
         third = mf.stationary_state(model, basis, guess, deflate=[first, second],
                                     solver=solver, raise_on_failure=False)
         assert third.amplitude(1) < 1e-8  # only the uniform state is left
+
+
+def test_gmres_iterations_do_not_grow_with_resolution(monkeypatch):
+    """The scaled stationary equation (RHS / l(l+d-2)) has Jacobian (1/kappa) I + compact:
+    the linear part is the preconditioner, so GMRES needs the same number of products per
+    Newton step at every resolution (S^2 full space, 168 to 2400 unknowns)."""
+    from meanfield import krylov
+
+    orig, counts = krylov.gmres, []
+
+    def counting(A, b, **kw):
+        n = [0]
+
+        def mv(v):
+            n[0] += 1
+            return A.matvec(v)
+
+        out = orig(krylov.LinearOperator(A.shape, matvec=mv, dtype=float), b, **kw)
+        counts.append(n[0])
+        return out
+
+    monkeypatch.setattr(krylov, "gmres", counting)
+    model = mf.MeanFieldModel(mf.AttentionKernel(1.0), kappa=4.0, dim=3)
+    per_level = []
+    for lmax in (12, 24, 48):
+        b = mf.SphereBasis(lmax)
+        counts.clear()
+        st = mf.stationary_state(model, b, np.exp(2.0 * b.points[..., 2]), solver="krylov",
+                                 stability=False, symmetric=False)
+        assert st.converged
+        per_level.append(list(counts))
+    assert per_level[0] == per_level[1] == per_level[2]  # measured: [6, 5, 6, 9, 13]
+    assert max(per_level[0]) <= 20

@@ -853,8 +853,8 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
             for bt in branch_types(basis, k):
                 bs = _type_system(model, basis, param, k, bt)
                 for sw in _branch_starts(bs, k, p_k, bt.exclude, amplitude0):
-                    kind, curv = _classify(p_k, dsigma, sw.y_a[-1], sw.y_m[-1], sw.y_2[-1],
-                                           amplitude0)
+                    y_a, y_m, y_2 = sw.points()
+                    kind, curv = _classify(p_k, dsigma, y_a[-1], y_m[-1], y_2[-1], amplitude0)
                     points.append(BifurcationPoint(
                         param=p_k, mode=k, kind=kind, curvature=curv,
                         closed_form=_closed_form_threshold(model, param, k),
@@ -863,7 +863,7 @@ def bifurcation_diagram(model, basis, param: str = "kappa", bounds=(0.2, 2.0),
                     # pitchfork's are images of each other under a symmetry
                     sides = (1, -1) if kind == "transcritical" else (1,)
                     for side in sides:
-                        y_s, y_s2 = (sw.y_a, sw.y_2) if side > 0 else sw.minus()
+                        y_s, y_s2 = (y_a, y_2) if side > 0 else sw.minus(y_m)
                         out = _trace_half(bs, y_s, y_s2, k, p_k, (lo, hi), bt, side, ds=ds,
                                           ds_max=ds_max, max_points=max_points, tol=tol,
                                           refine_tol=refine_tol, max_modes=max_modes)
@@ -954,46 +954,44 @@ def _kernel_directions(bs: BranchSystem, k: int, p_k: float, exclude=()):
 
 @dataclass
 class _Start:
-    """Solutions near the branch point along one kernel direction (branch switching)."""
+    """Branch switching along one kernel direction: x[idx] = s v, p ~ p_k + slope s, with
+    the subspace coordinate ``coord`` (v's largest component) held at a fixed value."""
 
     bs: BranchSystem
     k: int
-    coord: int
+    p_k: float
+    idx: np.ndarray
+    v: np.ndarray
+    slope: float
     a: float
-    guess: Callable[[float], tuple[np.ndarray, float]]
-    y_a: np.ndarray
-    y_m: np.ndarray
-    y_2: np.ndarray
+
+    @property
+    def coord(self) -> int:
+        return int(self.idx[int(np.argmax(np.abs(self.v)))])
 
     def solve(self, a: float, x_guess=None) -> np.ndarray:
-        g, p = self.guess(a)
-        return _solve_at_amplitude(self.bs, self.k, a, p if x_guess is None else x_guess[-1],
-                                   g if x_guess is None else x_guess, coord=self.coord)
+        """The solution with x[coord] = a (guess: the tangent line, or ``x_guess``)."""
+        if x_guess is None:
+            s = a / float(self.v[int(np.argmax(np.abs(self.v)))])
+            x_guess = np.zeros(self.bs.n + 1)
+            x_guess[self.idx] = s * self.v
+            x_guess[-1] = self.p_k + self.slope * s
+        return _solve_at_amplitude(self.bs, self.k, a, x_guess[-1], x_guess, coord=self.coord)
 
-    def minus(self) -> tuple[np.ndarray, np.ndarray]:
+    def points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Solutions at +a, -a and 2a (branch kind and curvature, first tangent)."""
+        y_a = self.solve(self.a)
+        return y_a, self.solve(-self.a), self.solve(2 * self.a, y_a)
+
+    def minus(self, y_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The points at -a and -2a (the other half of a transcritical branch)."""
-        return self.y_m, self.solve(-2 * self.a, self.y_m)
+        return y_m, self.solve(-2 * self.a, y_m)
 
 
 def _branch_starts(bs: BranchSystem, k: int, p_k: float, exclude, a: float) -> list[_Start]:
-    """Solutions at the fixed critical coordinate +a, -a and 2a, per kernel direction."""
+    """One branch switching per kernel direction of mode k in the subspace of ``bs``."""
     idx, dirs = _kernel_directions(bs, k, p_k, exclude)
-    out = []
-    for v, slope in dirs:
-        j = int(np.argmax(np.abs(v)))
-        coord, vj = int(idx[j]), float(v[j])
-
-        def guess(aa, v=v, vj=vj, slope=slope):
-            s = aa / vj
-            g = np.zeros(bs.n + 1)
-            g[idx] = s * v
-            return g, p_k + slope * s
-
-        st = _Start(bs, k, coord, a, guess, *(None,) * 3)
-        st.y_a, st.y_m = st.solve(a), st.solve(-a)
-        st.y_2 = st.solve(2 * a, st.y_a)
-        out.append(st)
-    return out
+    return [_Start(bs, k, p_k, idx, v, slope, a) for v, slope in dirs]
 
 
 def _trace_half(bs: BranchSystem, y_s: np.ndarray, y_s2: np.ndarray, k: int, p_k: float,

@@ -1204,7 +1204,7 @@ class PhaseDiagram:
         if getattr(self, "_curve_cache", None) is None:
             from .two_parameter import phase_curves
 
-            self._curve_cache = phase_curves(self)
+            self._curve_cache = phase_curves(self, cusps=True)
         return self._curve_cache
 
     @property
@@ -1226,8 +1226,10 @@ class PhaseDiagram:
 
     @property
     def codim2_points(self) -> list:
-        """Codimension-two points located on the curves: the tricritical point where the fold
-        curve is born from the branch-point curve (``.beta``, ``.kappa``, ``.kind``)."""
+        """Codimension-two points located on the curves (``.beta``, ``.kappa``, ``.kind``):
+        the tricritical point where the fold curve is born from the branch-point curve, and
+        cusps ("cusp": the fold's quadratic coefficient changes sign away from it) found
+        along the arclength fold path (:func:`meanfield.two_parameter.fold_path`)."""
         return self._curves()["codim2_points"]
 
     def to_dict(self) -> dict:

@@ -19,6 +19,14 @@ Along the fold curve the branch's amplitude a at the fold goes to zero at the tr
 point beta_* where the fold is born from the branch-point curve: a^2 is linear in
 beta - beta_* to leading order, and :func:`tricritical_point` extrapolates it from the last
 computed fold points: beta_* comes out of the computation.
+
+:func:`fold_path` follows the same extended system by pseudo-arclength in
+(x, phi, beta, kappa) instead of in beta, so it passes turning points in beta: the
+tricritical point itself is one (beta - beta_* ~ a^2; the path goes on along the mirror
+image of the branch), and so is a cusp, where two folds merge. Codimension-two points are
+located along it: the tricritical point where the critical coordinate a changes sign, cusps
+where the fold's quadratic coefficient <w, D^2R(v, v)> does (w the left null vector).
+:func:`tricritical_curve` uses it on zonal or planar densities.
 """
 
 from __future__ import annotations
@@ -221,6 +229,22 @@ def _on_basis(c, basis) -> np.ndarray:
     raise ValueError(f"coefficients of shape {c.shape} do not belong to a {basis!r} family")
 
 
+def _threshold(model, basis, mode: int, beta: float) -> float:
+    roots = bifurcation_points_of_uniform(model_at(model, "beta", float(beta)), basis, "kappa",
+                                          (1e-3, 1e3), mode, n_scan=200)
+    return roots[0] if roots else float("nan")
+
+
+def _predict_kappa(model, basis, mode: int, done, ys, beta: float) -> float:
+    """kappa at ``beta`` from the points ``ys`` at the betas ``done``: a secant in log kappa
+    (kappa ~ e^(-beta) at large beta); from one point, scaled as the branch point kappa_k."""
+    if len(ys) >= 2:
+        lk1, lk0 = np.log(ys[-1][-1]), np.log(ys[-2][-1])
+        return float(np.exp(lk1 + (lk1 - lk0) * (beta - done[-1]) / (done[-1] - done[-2])))
+    ratio = _threshold(model, basis, mode, beta) / _threshold(model, basis, mode, done[-1])
+    return float(ys[-1][-1] * ratio) if np.isfinite(ratio) else float(ys[-1][-1])
+
+
 def maxwell_curve(model, basis, betas, *, mode: int = 1, kappa_bounds=None,
                   tol: float = 1e-11) -> Curve:
     """kappa_c(beta): the branch's free energy equals the uniform state's (first-order line).
@@ -276,10 +300,9 @@ def maxwell_curve(model, basis, betas, *, mode: int = 1, kappa_bounds=None,
 
     for j, beta in enumerate(betas):
         bs = BranchSystem(model_at(model, "beta", float(beta)), basis, "kappa", mode=mode)
-        guess = y.copy()  # the last point, kappa by the secant (extrapolating the profile
-        if len(ys) >= 2:  # can leave the positive densities)
-            guess[-1] = ys[-1][-1] + (ys[-1][-1] - ys[-2][-1]) * (
-                (beta - betas[j - 1]) / (betas[j - 1] - betas[j - 2]))
+        guess = y.copy()  # the last point (extrapolating the profile can leave the
+        if ys:  # positive densities), kappa predicted
+            guess[-1] = _predict_kappa(model, basis, mode, betas[:j], ys, beta)
         y, ok = correct(bs, guess)
         amp = float(basis.amplitude(bs.coeffs(y), mode)) if ok else 0.0
         if not ok or (amps and amp < 0.05 * amps[-1]):
@@ -346,20 +369,23 @@ def tricritical_point(fold: Curve, n_fit: int = 3) -> float:
 
 @dataclass
 class Codim2Point:
-    """A codimension-two point of the phase diagram (``kind``: "tricritical")."""
+    """A codimension-two point of the phase diagram (``kind``: "tricritical" or "cusp")."""
 
     beta: float
     kappa: float
     kind: str
 
 
-def phase_curves(pd, n_points: int = 60) -> dict:
+def phase_curves(pd, n_points: int = 60, cusps: bool = False) -> dict:
     """The continued fold curve, the branch-point curve and beta_* of a phase diagram.
 
     The fold curve starts at the largest sampled beta with a first-order transition and is
     continued down towards the tricritical point (``n_points`` values of beta, spaced
     geometrically closer near beta_*); beta_* is then extrapolated from it
     (:func:`tricritical_point`), independently of the curvature-based ``pd.beta_star``.
+    ``cusps``: also follow the fold by pseudo-arclength from there (:func:`fold_path`, which
+    passes turning points in beta) and add its cusps to ``codim2_points``; the path is
+    returned as ``"fold_path"``.
     """
     from .continuation import _default_basis_for
     from .kernels import AttentionKernel
@@ -390,6 +416,9 @@ def phase_curves(pd, n_points: int = 60) -> dict:
         k_star = branch_point_curve(model, basis, [b_star]).kappa[0]
         out["codim2_points"] = [Codim2Point(beta=b_star, kappa=float(k_star),
                                             kind="tricritical")]
+    if cusps:
+        out["fold_path"] = fp = fold_path(model, basis, top, mirror=False)
+        out["codim2_points"] += [c for c in fp.codim2_points if c.kind == "cusp"]
     return out
 
 
@@ -398,13 +427,15 @@ class TricriticalCurve:
     """beta_*^{(d)} (and kappa_* = kappa_1(beta_*)) over dimensions d (:func:`tricritical_curve`).
 
     Each point is located by two-parameter continuation: the fold curve of the 1-cluster
-    branch continued in (beta, kappa) towards the branch-point curve, beta_* where its
-    amplitude vanishes (:func:`tricritical_point`).
+    branch followed by pseudo-arclength (:func:`fold_path`) down to where it meets the
+    branch-point curve, beta_* where its amplitude goes through zero. ``basis``: the family
+    of densities it was computed on ("zonal" or "planar"; the circle for d = 2).
     """
 
     dim: np.ndarray
     beta: np.ndarray
     kappa: np.ndarray
+    basis: str = "zonal"
 
     def plot(self, ax=None):
         """beta_*^{(d)} against d (log scale in d)."""
@@ -420,12 +451,43 @@ class TricriticalCurve:
         return ax
 
 
-def tricritical_curve(dims, *, dynamics: str = "usa", bracket=(0.5, 4.0)) -> TricriticalCurve:
+BASIS_FAMILIES = ("zonal", "planar")
+
+
+def _family_basis(family: str, model, lmax: int | None):
+    """The basis of ``family`` for ``model`` (circle for dim 2); default lmax as
+    :func:`meanfield.continuation.phase_diagram` (twice the kernel's degree at 1e-12)."""
+    from .bases import CircleBasis, PlanarBasis, ZonalBasis
+
+    if lmax is None:
+        need = model.required_degree(1e-12)
+        lmax = max(31, 2 * ((need or 15) + 1) - 1)
+    if model.dim == 2:
+        return CircleBasis(int(lmax) + 1)
+    return (ZonalBasis if family == "zonal" else PlanarBasis)(model.dim, int(lmax))
+
+
+def tricritical_curve(dims, *, dynamics: str = "usa", bracket=(0.5, 4.0), basis: str = "zonal",
+                      lmax: int | None = None) -> TricriticalCurve:
     """The tricritical point beta_*^{(d)} as a function of the dimension d.
 
-    For each d, ``phase_diagram(bracket, dim=d)`` (circle for d = 2, zonal densities
-    otherwise) must find a continuous transition at ``bracket[0]`` and a first-order one at
-    ``bracket[1]``; its ``codim2_points`` (from the continued fold curve) give beta_*.
+    For each d the first transition must be continuous at ``bracket[0]`` and first order at
+    ``bracket[1]`` (the curvature of :func:`meanfield.continuation.first_bifurcation`);
+    the fold of the 1-cluster branch at ``bracket[1]`` is then followed by pseudo-arclength
+    (:func:`fold_path`) to the tricritical point, where it meets the branch-point curve.
+
+    Parameters
+    ----------
+    dims : int or sequence of int
+        Dimensions d >= 2 (sphere S^{d-1}).
+    basis : {"zonal", "planar"}
+        The family of densities: ``ZonalBasis(d, lmax)`` or ``PlanarBasis(d, lmax)`` (d >= 3;
+        the 1-cluster branch is zonal about an in-plane axis, so both give the same beta_*);
+        the circle for d = 2.
+    lmax : int, optional
+        Maximal degree (default: twice the kernel's degree at ``bracket[1]``, at least 31;
+        the planar basis holds (lmax + 1)(lmax + 2)/2 coefficients against lmax + 1, so a
+        smaller lmax with a narrower bracket is much faster there).
 
     Examples
     --------
@@ -434,18 +496,367 @@ def tricritical_curve(dims, *, dynamics: str = "usa", bracket=(0.5, 4.0)) -> Tri
     >>> round(float(tc.beta[0]), 8)  # the closed form of the normal form: 1.8161545254...
     1.81615453
     """
-    from .continuation import phase_diagram
+    from .continuation import first_bifurcation
+    from .kernels import AttentionKernel
+    from .model import MeanFieldModel
 
     dims = [int(d) for d in np.atleast_1d(dims)]
     if any(d < 2 for d in dims):
         raise ValueError(f"dims must be integers >= 2, got {dims}")
+    if basis not in BASIS_FAMILIES:
+        raise ValueError(f"basis must be one of {BASIS_FAMILIES}, got {basis!r}")
+    if basis == "planar" and 2 in dims:
+        raise ValueError("basis='planar' needs dims >= 3 (use 'zonal': the circle for d = 2)")
+    lo, hi = (float(b) for b in bracket)
     betas, kappas = [], []
     for d in dims:
-        pd = phase_diagram(list(bracket), dim=d, dynamics=dynamics)
-        if pd.kind != ["supercritical", "subcritical"]:
-            raise ValueError(f"d={d}: the transition is {pd.kind} at beta = {bracket}: the "
+        model = MeanFieldModel(AttentionKernel(hi), kappa=1.0, dynamics=dynamics, dim=d)
+        bas = _family_basis(basis, model, lmax)
+        kinds = [first_bifurcation(model_at(model, "beta", b), bas).kind for b in (lo, hi)]
+        if kinds != ["supercritical", "subcritical"]:
+            raise ValueError(f"d={d}: the transition is {kinds} at beta = {bracket}: the "
                              "bracket does not contain beta_*; widen it")
-        (cp,) = pd.codim2_points
-        betas.append(cp.beta)
-        kappas.append(cp.kappa)
-    return TricriticalCurve(np.array(dims), np.array(betas), np.array(kappas))
+        fp = fold_path(model, bas, hi, start="scan", beta_bounds=(lo, hi), mirror=False)
+        cps = [c for c in fp.codim2_points if c.kind == "tricritical"]
+        if not cps:
+            raise RuntimeError(f"d={d}: the fold path from beta={hi} did not reach the "
+                               f"branch-point curve above beta={lo}")
+        betas.append(cps[0].beta)
+        kappas.append(cps[0].kappa)
+    return TricriticalCurve(np.array(dims), np.array(betas), np.array(kappas), basis)
+
+
+# ---------------------------------------------------------------------------------------
+# the fold curve by pseudo-arclength in (x, phi, beta, kappa): turning points and cusps
+# ---------------------------------------------------------------------------------------
+
+
+def _fold_start_scan(model, basis, beta: float, mode: int, kappa_guess: float,
+                     step: float = 0.05, max_steps: int = 200, tol: float = 1e-11):
+    """A fold at ``beta`` without spectra: the branch solved at fixed critical coordinate
+    a = step, 2 step, ... (branch switching's equation) until kappa(a) turns, then Newton on
+    the fold's extended system from the smallest kappa. Returns (BranchSystem, z, ell)."""
+    from .continuation import _solve_at_amplitude
+
+    bs = BranchSystem(model_at(model, "beta", float(beta)), basis, "kappa", mode=mode)
+    ys = [_solve_at_amplitude(bs, mode, step, kappa_guess, tol=tol)]
+    for j in range(2, max_steps):
+        ys.append(_solve_at_amplitude(bs, mode, j * step, ys[-1][-1], ys[-1], tol=tol))
+        if ys[-1][-1] > ys[-2][-1]:
+            break
+    else:
+        raise ValueError(f"no fold of the mode-{mode} branch at beta={beta} for critical "
+                         f"coordinates up to {max_steps * step:g}")
+    if len(ys) < 3:
+        raise ValueError(f"no fold of the mode-{mode} branch at beta={beta}: kappa increases "
+                         "along the branch from the start (supercritical)")
+    y = ys[-2]
+    phi = np.linalg.svd(bs.system(y[-1]).jacobian(y[:-1]))[2][-1]
+    z, ok = _correct_fold(bs, np.concatenate([y[:-1], phi, [y[-1]]]), phi, tol)
+    if not ok:
+        raise RuntimeError(f"the fold equation did not converge at beta={beta:g}")
+    return bs, z, phi
+
+
+class _FoldFamily:
+    """F(z) = [R(x; beta, kappa); J phi; <l, phi> - 1], z = (x, phi, beta, kappa), with DF
+    (2n + 1, 2n + 2): second derivatives by central differences of the exact Jacobian."""
+
+    def __init__(self, model, basis, mode: int, ell: np.ndarray) -> None:
+        self.model, self.basis, self.mode, self.ell = model, basis, mode, ell
+        self.mask = basis.branch_mask(mode)
+        self.n = int(self.mask.sum())
+        self.i_mode = int(np.nonzero(basis.real_degrees[self.mask] == mode)[0][0])
+        self._cache: dict = {}
+
+    def system(self, beta: float, kappa: float):
+        from .stationary import _System
+
+        key = (float(beta), float(kappa))
+        if key not in self._cache:
+            if len(self._cache) > 16:
+                self._cache.clear()
+            m = model_at(model_at(self.model, "beta", key[0]), "kappa", key[1])
+            self._cache[key] = _System(m, self.basis, self.mask)
+        return self._cache[key]
+
+    def split(self, z: np.ndarray):
+        n = self.n
+        return z[:n], z[n:2 * n], float(z[-2]), float(z[-1])
+
+    def evaluate(self, z: np.ndarray, h: float = 1e-5):
+        """(F, DF, D^2R(phi, .) as a matrix, J)."""
+        n = self.n
+        x, phi, b, k = self.split(z)
+        s = self.system(b, k)
+        J = s.jacobian(x)
+        F = np.concatenate([s.residual(x), J @ phi, [self.ell @ phi - 1.0]])
+        eps = h * max(1.0, float(np.linalg.norm(x))) / max(float(np.linalg.norm(phi)), 1e-300)
+        d2 = (s.jacobian(x + eps * phi) - s.jacobian(x - eps * phi)) / (2 * eps)
+        DF = np.zeros((2 * n + 1, 2 * n + 2))
+        DF[:n, :n], DF[n:2 * n, :n], DF[n:2 * n, n:2 * n] = J, d2, J
+        DF[-1, n:2 * n] = self.ell
+        for col, (lo, hi) in ((-2, ((b - h * max(1.0, abs(b)), k), (b + h * max(1.0, abs(b)), k))),
+                              (-1, ((b, k * (1 - h)), (b, k * (1 + h))))):
+            s_lo, s_hi = self.system(*lo), self.system(*hi)
+            width = (hi[0] - lo[0]) + (hi[1] - lo[1])
+            DF[:n, col] = (s_hi.residual(x) - s_lo.residual(x)) / width
+            DF[n:2 * n, col] = (_jvp(s_hi, x, phi) - _jvp(s_lo, x, phi)) / width
+        return F, DF, d2, J
+
+
+def _jvp(s, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """J(x) u for a :class:`meanfield.stationary._System`: one column of its jacobian."""
+    full = np.zeros(s.basis.n_real)
+    full[s.mask] = u
+    du = s.basis.from_real(full, mass=0.0)
+    return s.x_of(s.model.linearization(s.basis, s.coeffs(x))(du)) / s.scale
+
+
+def _path_tangent(DF: np.ndarray, t_prev: np.ndarray) -> np.ndarray:
+    rhs = np.zeros(DF.shape[1])
+    rhs[-1] = 1.0
+    t = np.linalg.solve(np.vstack([DF, t_prev]), rhs)
+    return t / np.linalg.norm(t)
+
+
+def _path_correct(fam: _FoldFamily, z0, t0, ds: float, tol: float, max_iter: int = 10):
+    """Newton on [F(z); t0 . (z - z0) - ds] from the predictor z0 + ds t0."""
+    z = z0 + ds * t0
+    for it in range(max_iter):
+        try:
+            F, DF, d2, J = fam.evaluate(z)
+        except ValueError:  # Newton left the domain (kappa <= 0, a negative density)
+            return z, None, it, False
+        if not np.all(np.isfinite(F)):
+            return z, None, it, False
+        if np.max(np.abs(F)) <= tol:
+            return z, (F, DF, d2, J), it, True
+        G = np.append(F, t0 @ (z - z0) - ds)
+        z = z - np.linalg.solve(np.vstack([DF, t0]), G)
+    return z, None, max_iter, False
+
+
+def _quadratic(d2: np.ndarray, J: np.ndarray, phi: np.ndarray, w_prev):
+    """<w, D^2R(phi, phi)> with w the left null vector of J (|w| = 1, sign by continuity)."""
+    w = np.linalg.svd(J)[0][:, -1]
+    if w_prev is not None and w @ w_prev < 0:
+        w = -w
+    return float(w @ (d2 @ phi)), w
+
+
+@dataclass
+class FoldPath:
+    """The fold curve followed by pseudo-arclength in (x, phi, beta, kappa).
+
+    ``amplitude`` is the signed critical coordinate x_k of the branch at the fold (it goes
+    through 0 where the fold curve meets the branch-point curve, the tricritical point, a
+    turning point in beta); ``quadratic`` the fold's quadratic coefficient <w, D^2R(v, v)>
+    (w the unit left null vector, v = phi with <l, v> = 1), which vanishes at cusps (and, by
+    the reflection symmetry, at the tricritical point). ``codim2_points``: the
+    :class:`Codim2Point` found along the path, ``kind`` "tricritical" or "cusp".
+    """
+
+    beta: np.ndarray
+    kappa: np.ndarray
+    amplitude: np.ndarray
+    quadratic: np.ndarray
+    codim2_points: list
+    states: np.ndarray = field(default=None, repr=False)  # z = (x, phi, beta, kappa) per point
+
+
+def _path_start(model, basis, beta0: float, mode: int, start: str, kappa_bounds):
+    """(z = (x, phi, beta, kappa), ell) at the fold of the beta0 diagram."""
+    if start == "diagram":
+        _, kb = _start_window(model, basis, [beta0], mode, kappa_bounds)
+        bs, z = _fold_start(model, basis, beta0, mode, kb)
+        ell = z[bs.n:2 * bs.n].copy()
+        z, ok = _correct_fold(bs, z, ell, 1e-11)  # the diagram's point nearest the fold
+        if not ok:
+            raise RuntimeError(f"the fold equation did not converge at beta={beta0:g}")
+    elif start == "scan":
+        k_guess = _threshold(model, basis, mode, beta0)
+        if not np.isfinite(k_guess):
+            raise ValueError(f"no branch point of mode {mode} at beta={beta0}")
+        bs, z, ell = _fold_start_scan(model, basis, beta0, mode, k_guess)
+    else:
+        raise ValueError(f"start must be 'diagram' or 'scan', got {start!r}")
+    return np.concatenate([z[:-1], [beta0], z[-1:]]), ell
+
+
+def _trace_path(fam: _FoldFamily, z, t, bounds, ds, ds_max, max_steps, tol, stop_sign=None):
+    """Points, tangents, quadratic coefficients and left null vectors along the path (until
+    beta leaves ``bounds``, or coordinate ``stop_sign`` of z changes sign)."""
+    n = fam.n
+    F, DF, d2, J = fam.evaluate(z)
+    q, w = _quadratic(d2, J, z[n:2 * n], None)
+    if w @ DF[:n, -1] < 0:  # orient w by dR/dkappa at the start (nonzero at a regular fold)
+        q, w = -q, -w
+    out = {"z": [z], "t": [t], "q": [q], "w": [w]}
+    ds_min = 1e-6 * ds
+    while len(out["z"]) < max_steps:
+        z1, ev, it, ok = _path_correct(fam, z, t, ds, tol)
+        if not ok or not z1[-1] > 0:
+            ds /= 2
+            if ds < ds_min:
+                warnings.warn(f"the fold path stops at beta={z[-2]:.6g}, kappa={z[-1]:.6g}: "
+                              "the corrector fails at every step length", stacklevel=3)
+                break
+            continue
+        F, DF, d2, J = ev
+        t1 = _path_tangent(DF, t)
+        t1 = t1 if t1 @ t > 0 else -t1
+        q, w = _quadratic(d2, J, z1[n:2 * n], w)
+        z, t = z1, t1
+        for key, val in zip(("z", "t", "q", "w"), (z, t, q, w), strict=True):
+            out[key].append(val)
+        ds = min(1.3 * ds, ds_max) if it <= 3 else ds
+        if not bounds[0] <= z[-2] <= bounds[1]:
+            break
+        if stop_sign is not None and z[stop_sign] * out["z"][0][stop_sign] < 0:
+            break
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def _at_amplitude(fam: _FoldFamily, z_ref, t_ref, a: float, tol: float, max_iter: int = 12):
+    """The path's point with critical coordinate a (Newton on [F; x_k - a] from the
+    tangent predictor at z_ref): regular for a != 0 near the tricritical point, where the
+    trivial family x = 0 (branch points of rho = 1), which has x_k = 0, crosses the path."""
+    i = fam.i_mode
+    z = z_ref + (a - z_ref[i]) / t_ref[i] * t_ref
+    e = np.zeros(z.size)
+    e[i] = 1.0
+    best = np.inf
+    for _ in range(max_iter):
+        F, DF = fam.evaluate(z)[:2]
+        res = float(np.max(np.abs(F)))
+        # near the crossing beta is known only to ~ residual / |a|: polish below tol, until
+        # round-off stops the decrease
+        if res <= 1e-3 * tol or (res <= tol and res > 0.5 * best):
+            return z, _path_tangent(DF, t_ref)
+        best = min(best, res)
+        z = z - np.linalg.solve(np.vstack([DF, e]), np.append(F, z[i] - a))
+    if best <= tol:
+        return z, _path_tangent(fam.evaluate(z)[1], t_ref)
+    raise RuntimeError(f"the fold path corrector failed at critical coordinate {a:g} near "
+                       f"the tricritical point (beta ~ {z_ref[-2]:.6g})")
+
+
+def _tricritical_on_path(fam: _FoldFamily, path: dict, i: int, tol: float,
+                         a_step: float = 0.008) -> Codim2Point:
+    """beta and kappa at a = 0 between points i and i + 1 of the path: the points at
+    a = +-0.5, 1.5, 2.5 a_step (marching in a from each side), and fits of beta(a) and
+    kappa(a) by polynomials of degree 4 (both are even in a by the reflection symmetry).
+    The fit's error is O(a_step^6); the points' beta carries round-off / |a| (the system
+    is singular at a = 0): a_step = 0.008 balances them at ~1e-10."""
+    zs = []
+    for j in (i, i + 1):
+        z, t = path["z"][j], path["t"][j]
+        sign = float(np.sign(z[fam.i_mode]))
+        for m in (2.5, 1.5, 0.5):
+            z, t = _at_amplitude(fam, z, t, sign * m * a_step, tol)
+            zs.append(z)
+    zs = np.array(zs)
+    a = zs[:, fam.i_mode]
+    b = np.polyval(np.polyfit(a, zs[:, -2], 4), 0.0)
+    k = np.polyval(np.polyfit(a, zs[:, -1], 4), 0.0)
+    return Codim2Point(beta=float(b), kappa=float(k), kind="tricritical")
+
+
+def _cusp_on_path(fam: _FoldFamily, path: dict, i: int, tol: float) -> Codim2Point:
+    """The zero of the quadratic coefficient between points i and i + 1 (Brent on the
+    arclength, each trial point corrected onto the path)."""
+    from scipy.optimize import brentq
+
+    z0, t0, w0 = path["z"][i], path["t"][i], path["w"][i]
+    ds = float(t0 @ (path["z"][i + 1] - z0))
+
+    def g(s: float) -> float:
+        z, ev, _, ok = _path_correct(fam, z0, t0, s, tol)
+        if not ok:
+            raise RuntimeError(f"the fold path corrector failed at s={s:g} while locating a cusp")
+        return _quadratic(ev[2], ev[3], z[fam.n:2 * fam.n], w0)[0]
+    s = brentq(g, 0.0, ds, xtol=1e-13 * max(1.0, abs(ds)), rtol=1e-14)
+    z = _path_correct(fam, z0, t0, s, tol)[0]
+    return Codim2Point(beta=float(z[-2]), kappa=float(z[-1]), kind="cusp")
+
+
+def fold_path(model, basis, beta0: float, *, mode: int = 1, direction: int = -1,
+              beta_bounds=None, ds: float = 0.05, ds_max: float = 0.2, max_steps: int = 400,
+              tol: float = 1e-11, start: str = "diagram", kappa_bounds=None,
+              mirror: bool = True) -> FoldPath:
+    """The fold curve by pseudo-arclength continuation of its extended system.
+
+    Unknowns z = (x, phi, beta, kappa): the state on the branch subspace, the null vector,
+    both parameters; equations R(x; beta, kappa) = 0, J phi = 0, <l, phi> = 1 (l = phi at
+    the start), bordered by the arclength condition. Unlike :func:`fold_curve` (which is
+    parametrized by beta) it passes turning points in beta: at the tricritical point the
+    fold meets the branch-point curve, its amplitude goes through zero and beta turns
+    (beta - beta_* ~ a^2), and the path continues on the mirror image (a < 0) of the branch.
+
+    Codimension-two points along the path (``FoldPath.codim2_points``):
+
+    * "tricritical": where the signed critical coordinate a changes sign (beta and kappa at
+      a = 0 from even polynomial fits through the neighbouring points);
+    * "cusp": where the quadratic coefficient <w, D^2R(v, v)> changes sign away from a = 0
+      (located by Brent's method on the arclength).
+
+    Parameters
+    ----------
+    model : MeanFieldModel
+        An attention model (beta and kappa replaced along the path).
+    basis : a basis resolving the kernel over the path.
+    beta0 : float
+        Start: the fold of the one-parameter diagram in kappa at beta0.
+    direction : {-1, 1}
+        The sign of dbeta at the start.
+    beta_bounds : (lo, hi), optional
+        The path stops when beta leaves it (default: (0, beta0) for direction -1, else
+        (beta0, 2 beta0)).
+    ds, ds_max : float
+        First and largest arclength step (in the Euclidean norm of z).
+    start : {"diagram", "scan"}
+        The start fold from :func:`meanfield.bifurcation_diagram` (Brent on dkappa/ds), or
+        from a scan of the branch at fixed critical coordinate (no spectra: cheaper on large
+        bases).
+    mirror : bool
+        Continue past the tricritical point on the mirror image of the branch (else stop
+        at the first point past it).
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> from meanfield.two_parameter import fold_path
+    >>> model = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
+    >>> fp = fold_path(model, mf.CircleBasis(32), 3.0)
+    >>> (cp,) = fp.codim2_points  # through the turning point in beta, and back to beta = 3
+    >>> cp.kind, round(cp.beta, 8), bool(fp.amplitude[-1] < 0 < fp.amplitude[0])
+    ('tricritical', 2.44691831, True)
+    """
+    beta0 = float(beta0)
+    if direction not in (-1, 1):
+        raise ValueError(f"direction must be -1 or 1, got {direction!r}")
+    if beta_bounds is None:
+        beta_bounds = (0.0, beta0) if direction < 0 else (beta0, 2.0 * beta0)
+    lo, hi = (float(v) for v in beta_bounds)
+    if not lo <= beta0 <= hi:
+        raise ValueError(f"beta0={beta0} must lie in beta_bounds=({lo}, {hi})")
+    z, ell = _path_start(model, basis, beta0, mode, start, kappa_bounds)
+    fam = _FoldFamily(model, basis, mode, ell)
+    e_beta = np.zeros(z.size)
+    e_beta[-2] = direction
+    t = _path_tangent(fam.evaluate(z)[1], e_beta)
+    t = t if t[-2] * direction > 0 else -t
+    # a margin so that a path that returns to beta0 is not stopped at its start
+    path = _trace_path(fam, z, t, (lo - 1e-12, hi + 1e-12), ds, ds_max, max_steps, tol,
+                       None if mirror else fam.i_mode)
+    a, q = path["z"][:, fam.i_mode], path["q"]
+    beta, kappa = path["z"][:, -2], path["z"][:, -1]
+    points = []
+    crossings = set(np.nonzero(a[:-1] * a[1:] < 0)[0].tolist())
+    for i in sorted(crossings):
+        points.append(_tricritical_on_path(fam, path, i, tol))
+    for i in np.nonzero(q[:-1] * q[1:] < 0)[0]:
+        if not crossings & {i - 1, i, i + 1}:  # q also vanishes at a = 0, by symmetry
+            points.append(_cusp_on_path(fam, path, int(i), tol))
+    return FoldPath(beta, kappa, a, q, points, path["z"])

@@ -3,8 +3,8 @@
 Rows:
 
 * beta_*^{(d)} from two-parameter continuation (meanfield.two_parameter.tricritical_curve: the
-  fold curve continued in (beta, kappa) until its amplitude vanishes; zonal densities for
-  d > 2) against the published criterion of Mun–Rosenzweig (LITERATURE.md), d = 2, 3, 4
+  fold curve continued by arclength in (state, null vector, beta, kappa) through the
+  turning point where its amplitude vanishes; zonal densities for d > 2) against the published criterion of Mun–Rosenzweig (LITERATURE.md), d = 2, 3, 4
   (d = 8 agrees too, 1.26655302446 vs 1.26655302452 with the bracket (0.5, 3), but takes
   minutes: not run here): the first
   bifurcation is supercritical iff I_{d/2+1}(beta)/I_{d/2}(beta) < 1/d, so beta_*^{(d)} is the
@@ -55,7 +55,7 @@ def run(quick: bool) -> tuple[list[Row], list[str]]:
         rows.append(Row(f"tricritical beta_*^(d), d = {d}, from the continued fold curve",
                         "Mun-Rosenzweig criterion (LITERATURE.md)", float(b),
                         mun_rosenzweig(int(d)), 1e-8,
-                        "fold amplitude^2 extrapolated to 0; root of I_{d/2+1}/I_{d/2} = 1/d"))
+                        "arclength fold path through amplitude 0; root of I_{d/2+1}/I_{d/2} = 1/d"))
     omega, basis = 0.7, mf.CircleBasis(32)
     rot = mf.MeanFieldModel(mf.AttentionLayer(3.0) + mf.RigidRotation(omega), kappa=1.0)
     rs = rotating_state(rot, mf.CircleBasis(48), mf.initial.von_mises(mf.CircleBasis(48), 4.0))

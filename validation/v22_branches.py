@@ -4,7 +4,8 @@ Rows:
 
 * beta_*^{(d)} from two-parameter continuation (meanfield.two_parameter.tricritical_curve: the
   fold curve continued by arclength in (state, null vector, beta, kappa) through the
-  turning point where its amplitude vanishes; zonal densities for d > 2) against the published criterion of Mun–Rosenzweig (LITERATURE.md), d = 2, 3, 4
+  turning point where its amplitude vanishes; zonal densities for d > 2) against the
+  published criterion of Mun–Rosenzweig (LITERATURE.md), d = 2, 3, 4
   (d = 8 agrees too, 1.26655302446 vs 1.26655302452 with the bracket (0.5, 3), but takes
   minutes: not run here): the first
   bifurcation is supercritical iff I_{d/2+1}(beta)/I_{d/2}(beta) < 1/d, so beta_*^{(d)} is the

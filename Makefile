@@ -17,9 +17,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/meanfield demo --out demo_output
 
+# one BLAS thread: the suite's matrices are small, and on a 2-core machine OpenBLAS's
+# threads spin against each other (tests/test_isotropy.py: 14 s against 25 s)
 test: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/python -m pytest -q
-	MPLBACKEND=Agg $(BIN)/python -m pytest -q --doctest-modules meanfield
+	MPLBACKEND=Agg OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q
+	MPLBACKEND=Agg OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q --doctest-modules meanfield
 	$(BIN)/ruff check meanfield tests benchmarks validation notebooks
 
 lint: $(STAMP)

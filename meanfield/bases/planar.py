@@ -47,7 +47,8 @@ default dealias = 1.5 that is degree 3 lmax: products of three degree-lmax funct
 USA flux rho grad U tested against grad Q) are integrated exactly. Grid arrays have shape
 (n_r, nphi); ``grid`` = (r, phi) as two (n_r, nphi) arrays; ``weights`` (n_r, nphi) sum
 to 1. Transforms: an FFT in phi, then for each |m| a dense radial matrix (all |m| in one
-batched matrix product); batch axes lead.
+batched matrix product, the orders packed in pairs (m, lmax + 1 - m) whose radial functions
+fill one block without padding); batch axes lead.
 
 ``points`` (a property, built on access and cached only when small: n_r nphi d floats)
 are the ambient representatives (r cos phi, r sin phi, sqrt(1 - r^2), 0, ..., 0).
@@ -271,6 +272,13 @@ def log_moments(mmax: int, a: float) -> np.ndarray:
     return np.concatenate([[0.0], -np.cumsum(np.log1p((a + 1.0) / j))])
 
 
+def _flush(arr: np.ndarray) -> np.ndarray:
+    """arr with entries below 1e-200 set to 0 in place: no denormals (slow), nothing of
+    weight lost."""
+    arr[np.abs(arr) < 1e-200] = 0.0
+    return arr
+
+
 def _layout(lmax: int) -> tuple[np.ndarray, np.ndarray]:
     """(degrees, signed orders) in the coefficient order of the module docstring."""
     deg, order = [], []
@@ -383,18 +391,52 @@ class PlanarBasis(RealOrthonormalSeries):
                 "simulate_particles for very concentrated states")
 
     def _build_layout(self, M: int, K: int) -> None:
-        """Flat positions (m, k, part) of each coefficient in the (M, K, 2) block array."""
+        """Pack the orders in pairs: 0 alone, then (m, L + 1 - m) for m = 1, 2, ..., whose
+        K_m = (L - m) // 2 + 1 radial functions fill one row of W = K (K + 1 for odd L)
+        columns (order (L + 1) / 2 alone for odd L). Pair q has order q in its first slot
+        (columns [0, K_q)) and order L + 1 - q (pairs 1..L + 1 - Q) in its second (the next
+        columns), so one batched product over the Q pairs does every order with no padded
+        entries. A coefficient (l, m) sits at row ``_row`` (pair q times W plus its column
+        (l - |m|) / 2 in the pair), slot ``_cslot`` and part ``_part`` (0: cosine or m = 0,
+        1: sine), with the factor ``_scale`` = n_m (signed: the sine part is -Im)."""
+        L = self.lmax
+        pair = [(0, -1)] + [(m, L + 1 - m) if m < L + 1 - m else (m, -1)
+                            for m in range(1, (L + 1) // 2 + 1)]
+        self._pair = np.array(pair)
+        self._kcount = (L - np.arange(M)) // 2 + 1
+        grp, slot, off = np.zeros(M, int), np.zeros(M, int), np.zeros(M, int)
+        for q, (ma, mb) in enumerate(pair):
+            grp[ma] = q
+            if mb >= 0:
+                grp[mb], slot[mb], off[mb] = q, 1, self._kcount[ma]
+        self._width = int(max(off + self._kcount))
+        self._grp, self._slot = grp, slot
         m = np.abs(self.orders)
-        k = (self.degrees - m) // 2
-        part = (self.orders < 0).astype(int)  # 0: cosine (or m = 0), 1: sine
-        self._flat = (m * K + k) * 2 + part
+        self._row = grp[m] * self._width + off[m] + (self.degrees - m) // 2
+        self._cslot = slot[m]
+        self._part = (self.orders < 0).astype(int)
+        self._index_cache, self._index_parts = {}, {}
         self._scale = np.where(self.orders == 0, 1.0, np.where(self.orders > 0, _SQRT2, -_SQRT2))
         self._nm = (M, K)
         self._valid = (np.arange(K)[None, :] <= (self.lmax - np.arange(M)[:, None]) // 2)
 
+    def _pack(self, P: np.ndarray, axis: int) -> np.ndarray:
+        """Per-order radial matrices P (M, ..., K on ``axis``, ...) -> pair blocks (Q, ...,
+        W on ``axis``, ...), each pair's orders side by side on that axis."""
+        P = np.moveaxis(P, axis, 1)
+        out = np.zeros((len(self._pair), self._width) + P.shape[2:])
+        for q, (ma, mb) in enumerate(self._pair):
+            ka = self._kcount[ma]
+            out[q, :ka] = P[ma, :ka]
+            if mb >= 0:
+                out[q, ka:ka + self._kcount[mb]] = P[mb, :self._kcount[mb]]
+        return np.ascontiguousarray(np.moveaxis(out, 1, axis))
+
     def _build_radial(self, M: int, K: int) -> None:
-        """Radial matrices, each (M, n_r, K): R, sqrt(1 - s) dR/dr and R / r at the nodes,
-        sqrt(w)-scaled (analysis) and plain (synthesis)."""
+        """Radial matrices of R, sqrt(1 - s) dR/dr and R / r at the nodes, packed in order
+        pairs (:meth:`_build_layout`): analysis (Q, W, J) times the quadrature weight
+        w_j / nphi, synthesis (Q, J, W) times the FFT normalization (nphi for m = 0,
+        nphi / 2 else); J = n_r, or 2 n_r for grad / div (orders +m and -m of the field)."""
         m = np.arange(M, dtype=float)
         b, c = shifted_jacobi_recurrence(K, self.a, m)
         log_r = np.log(self.r)[:, None]
@@ -409,27 +451,42 @@ class PlanarBasis(RealOrthonormalSeries):
         S0 = self.r[:, None, None] * P
         St = np.sqrt(1.0 - s) * (m[None, :, None] * P + 2 * s * dP)
         Sp = m[None, :, None] * P  # (1/r) d_phi carries the factor m
+        del P, dP
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             U0, Ut, Up = S0 / sw, St / sw, Sp / sw
         if not all(np.all(np.isfinite(u)) for u in (U0, Ut, Up)):
             raise ValueError(f"lmax={self.lmax} is too large for dim={self.dim}: the radial "
                              "functions overflow float64 at the outer nodes")
-        for arr in (S0, St, Sp, U0, Ut, Up):  # no denormals (slow), nothing of weight lost
-            arr[np.abs(arr) < 1e-200] = 0.0
-
-        def tr(A):  # analysis: (M, K, n_r)
-            return np.ascontiguousarray(np.transpose(A, (1, 2, 0)))
-
-        def sy(A):  # synthesis: (M, n_r, K)
-            return np.ascontiguousarray(np.transpose(A, (1, 0, 2)))
-        self._A0, self._At, self._Ap = tr(S0), tr(St), tr(Sp)
-        self._B0, self._Bt, self._Bp = sy(U0), sy(Ut), sy(Up)
+        for arr in (S0, St, Sp, U0, Ut, Up):
+            _flush(arr)
         # eps sqrt(sum_i Q_i(x_j)^2): the m != 0 pairs count twice (cos^2 + sin^2 = 1, n_m^2 = 2)
         mult = np.where(m == 0, 1.0, 2.0)[None, :, None]
         norm2 = np.sum(mult * S0 * S0, axis=(1, 2))
         err = np.finfo(float).eps * np.exp(0.5 * np.log(norm2) - 0.5 * self._log_w)
         self.pointwise_error = np.broadcast_to(err[:, None], self.shape).copy()
         self.reliable_nodes = self.pointwise_error <= 1e-10
+
+        def tr(A):  # analysis: (M, K, n_r)
+            return np.ascontiguousarray(np.transpose(A, (1, 2, 0)))
+
+        def sy(A):  # synthesis: (M, n_r, K)
+            return np.ascontiguousarray(np.transpose(A, (1, 0, 2)))
+        fa = (self._sw / self.nphi)[None, None, :]  # sqrt(w_j) (the other one is in S) / nphi
+        fs = np.where(m == 0, float(self.nphi), 0.5 * self.nphi)[:, None, None]
+        self._A0 = self._pack(_flush(tr(S0) * fa), 1)  # (Q, W, n_r)
+        self._B0 = self._pack(sy(U0) * fs, 2)  # (Q, n_r, W)
+        del S0, U0
+        # grad and div act on the complex field w = v_theta + i v_phi by one complex FFT:
+        # with T_m, i P_m the order-m spectra of v_theta, v_phi (T, P from the blocks by the
+        # theta and phi matrices), w has (T_m - P_m) / 2 at order m and conj(T_m + P_m) / 2
+        # at -m; div = -(weak form) is the adjoint
+        At, Ap = tr(St) * fa, tr(Sp) * fa
+        del St, Sp
+        self._Adiv = self._pack(_flush(-0.5 * np.concatenate([At - Ap, At + Ap], axis=2)), 1)
+        del At, Ap
+        Bt, Bp = sy(Ut) * fs, sy(Up) * fs
+        del Ut, Up
+        self._Bgrad = self._pack(np.concatenate([Bt - Bp, Bt + Bp], axis=1), 2)  # (Q, 2 n_r, W)
         # ambient frame at the representative points
         cp, sp = np.cos(self.phi)[None, :], np.sin(self.phi)[None, :]
         ct = np.sqrt(1.0 - self.s)[:, None]
@@ -519,53 +576,114 @@ class PlanarBasis(RealOrthonormalSeries):
                              f"(n_r, nphi) = basis.shape, got shape {f.shape}")
         return f
 
-    def _analyze(self, F: np.ndarray, A: np.ndarray) -> np.ndarray:
-        """sum_j A[m, k, j] F[..., j, m] for complex F (..., n_r, M): (..., M, K) complex."""
-        batch = F.shape[:-2]
-        X = np.moveaxis(F, -1, 0)  # (M, ..., n_r)
-        X = np.moveaxis(X, -1, 1).reshape(self._nm[0], self.n_r, -1)  # (M, n_r, B)
-        X = np.concatenate([X.real, X.imag], axis=-1)
-        Y = A @ X  # (M, K, 2B)
-        B = Y.shape[-1] // 2
-        Y = (Y[..., :B] + 1j * Y[..., B:]).reshape(self._nm + batch)
-        return np.moveaxis(np.moveaxis(Y, 0, -1), 0, -1)  # (..., M, K)
+    # Layout of the radial products (one batched matmul over the Q order pairs per
+    # transform): the right-hand side is (Q, J, 4B) real, i.e. a C-contiguous (Q, J, 2, B)
+    # complex array (slot in the pair, batch), so that products are complex arrays by a view.
+    def _analyze(self, X: np.ndarray, A: np.ndarray, batch: tuple) -> np.ndarray:
+        """Coefficients (*batch, n_coef) of sum_j A[q, w, j] X[q, j, slot, b] for the spectrum
+        X (Q, J, 2, B) complex of :meth:`_spectrum`."""
+        B = math.prod(batch)
+        Y = A @ X.reshape(A.shape[0], A.shape[-1], 2 * B).view(float)
+        return self._gather(Y, batch)
 
-    def _gather(self, Y: np.ndarray) -> np.ndarray:
-        """(..., M, K) complex radial-angular blocks -> real coefficients."""
-        flat = np.stack([Y.real, Y.imag], axis=-1).reshape(Y.shape[:-2] + (-1,))
-        return flat[..., self._flat] * self._scale
+    def _gather(self, Y: np.ndarray, batch: tuple) -> np.ndarray:
+        """(Q, W, 4B) real blocks (the layout of :meth:`_scatter`) -> coefficients
+        (*batch, n_coef)."""
+        out = Y.reshape(-1)[self._index("block", math.prod(batch))]
+        out = out.reshape(batch + self.coeff_shape)
+        out *= self._scale
+        return out
 
-    def _scatter(self, c: np.ndarray) -> np.ndarray:
-        """Real coefficients -> (M, K, 2B) real blocks (batch flattened last)."""
+    def _scatter(self, c: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """Coefficients (..., n_coef) -> ((Q, W, 4B) real blocks, batch shape): the block of
+        order m holds n_m (c_{l,m} - i c_{l,-m}) at row offset + (l - m) / 2 of its pair,
+        slot, batch and real / imaginary part on the last axis."""
         batch = c.shape[:-1]
-        B = int(np.prod(batch, dtype=int))
-        blk = np.zeros((2 * self._nm[0] * self._nm[1], B))
-        blk[self._flat] = (c * self._scale).reshape(B, -1).T
-        blk = blk.reshape(self._nm[0], self._nm[1], 2, B)
-        return np.concatenate([blk[:, :, 0], blk[:, :, 1]], axis=-1), batch
+        B = math.prod(batch)
+        blk = np.zeros((len(self._pair), self._width, 4 * B))
+        blk.reshape(-1)[self._index("block", B)] = (c * self._scale).reshape(-1)
+        return blk, batch
 
-    def _synthesize(self, blk: np.ndarray, batch: tuple, Bmat: np.ndarray,
-                    times_im: bool = False) -> np.ndarray:
-        """Spectrum G_m(r_j) = sum_k Bmat[m, j, k] blk[m, k] -> (..., n_r, M) complex
-        (times i if ``times_im``)."""
-        G = Bmat @ blk  # (M, n_r, 2B)
-        B = G.shape[-1] // 2
-        G = G[..., :B] + 1j * G[..., B:]
-        if times_im:
-            G = 1j * G
-        G = G.reshape((self._nm[0], self.n_r) + batch)
-        return np.moveaxis(np.moveaxis(G, 0, -1), 0, -2)  # (..., n_r, M)
+    def _index(self, kind: str, B: int) -> np.ndarray:
+        """Flat gather / scatter positions of the layout moves for batch size B, as
+        ``mul * B + add + step * b`` from B-free parts (the last B of each kind is cached
+        when small):
 
-    def _to_grid(self, G: np.ndarray) -> np.ndarray:
-        """Real grid values sum_m Re(G_m e^{i m phi}) from the spectrum (..., n_r, M)."""
-        X = G * (self.nphi / 2.0)
-        X[..., 0] = G[..., 0].real * self.nphi
-        return scipy.fft.irfft(X, n=self.nphi, axis=-1)
+        * ``block``: coefficients (B, n_coef) in the (Q, W, 4B) real blocks;
+        * ``spectrum``: the pair layout (Q, n_r, 2, B) from an rfft (B, n_r, nphi // 2 + 1);
+        * ``field_spectrum``: (Q, 2, n_r, 2, B), orders +m and -m, from an fft (B, n_r, nphi);
+        * ``grid``: an irfft input (B, n_r, nphi // 2 + 1) from pair spectra (Q, n_r, 2, B);
+        * ``field``: an fft input (B, n_r, nphi) from pair spectra (Q, 2, n_r, 2, B)."""
+        cached = self._index_cache.get(kind)
+        if cached is not None and cached[0] == B:
+            return cached[1]
+        if kind not in self._index_parts:
+            self._index_parts[kind] = self._index_part(kind)
+        mul, add, step, bshape = self._index_parts[kind]
+        idx = mul * B + add + step * np.arange(B).reshape(bshape)
+        idx = idx.reshape(-1) if kind == "block" else idx
+        if idx.size <= 1 << 20:
+            self._index_cache[kind] = (B, idx)
+        return idx
+
+    def _index_part(self, kind: str) -> tuple:
+        """(mul, add, step, shape of the batch axis) of :meth:`_index`. An empty slot reads
+        order 0 (its products are never gathered); a frequency above lmax reads the second
+        slot of pair 0, an exact zero."""
+        n_r, n, L = self.n_r, self.nphi, self.lmax
+        j = np.arange(n_r)[:, None]
+        if kind == "block":
+            return self._row * 4 + self._cslot * 2, self._part, 2, (-1, 1)
+        mq = np.where(self._pair >= 0, self._pair, 0)  # (Q, 2): order in (pair, slot)
+        if kind == "spectrum":
+            nf = n // 2 + 1
+            return 0, j[..., None] * nf + mq[:, None, :, None], n_r * nf, (-1,)
+        if kind == "field_spectrum":
+            f = np.stack([mq, (n - mq) % n], axis=1)[:, :, None, :, None]  # (Q, 2, 1, 2, 1)
+            return 0, j[..., None] * n + f, n_r * n, (-1,)
+        freq = np.arange(n // 2 + 1 if kind == "grid" else n)
+        m = np.where(freq <= L, freq, n - freq)  # the order at each frequency
+        pad = m > L
+        mm = np.where(pad, 0, m)
+        q = np.where(pad, 0, self._grp[mm])
+        s = np.where(pad, 1, self._slot[mm])
+        if kind == "field":
+            q = q * 2 + ((freq > L) & ~pad)  # orders -m: the second (conjugated) spectrum
+        return (q * n_r + j) * 2 + s, 0, 1, (-1, 1, 1)
+
+    def _synthesize(self, blk: np.ndarray, Bmat: np.ndarray) -> np.ndarray:
+        """Radial sums sum_w Bmat[q, j, w] blk[q, w]: (Q, J, 2, B) complex (slot, batch)."""
+        G = (Bmat @ blk).view(complex)
+        return G.reshape(G.shape[:2] + (2, blk.shape[-1] // 4))
+
+    def _to_grid(self, G: np.ndarray, batch: tuple) -> np.ndarray:
+        """Real grid values sum_m Re(G_m e^{i m phi}) (*batch, n_r, nphi) from the pair
+        spectrum G (Q, n_r, 2, B) (the irfft normalization is in the synthesis matrices)."""
+        H = np.take(G, self._index("grid", G.shape[-1]))
+        return scipy.fft.irfft(H, n=self.nphi, axis=-1).reshape(batch + self.shape)
+
+    def _to_field(self, G: np.ndarray, batch: tuple) -> np.ndarray:
+        """The field v_theta + i v_phi (*batch, n_r, nphi) from the pair spectra G
+        (Q, 2, n_r, 2, B) of its orders +m and (conjugated) -m, by one inverse FFT."""
+        H = np.take(G, self._index("field", G.shape[-1]))
+        neg = H[..., self.nphi - self.lmax:]
+        np.conjugate(neg, out=neg)
+        return scipy.fft.ifft(H, axis=-1).reshape(batch + self.shape)
 
     def _spectrum(self, f: np.ndarray) -> np.ndarray:
-        """sqrt(w_j) / nphi * sum_p f(j, p) e^{-i m phi_p}, (..., n_r, M)."""
-        F = scipy.fft.rfft(f, axis=-1)[..., :self._nm[0]]
-        return F * (self._sw / self.nphi)[:, None]
+        """sum_p f(j, p) e^{-i m phi_p} for real grid values f (..., n_r, nphi), in the pair
+        layout (Q, n_r, 2, B) complex of :meth:`_analyze`."""
+        F = scipy.fft.rfft(f.reshape((-1,) + self.shape), axis=-1)
+        return np.take(F, self._index("spectrum", F.shape[0]))
+
+    def _field_spectrum(self, w: np.ndarray) -> np.ndarray:
+        """The orders +m and (conjugated) -m of a complex field w (..., n_r, nphi) by one
+        FFT, in the pair layout (Q, 2, n_r, 2, B) complex (the adjoint of :meth:`_to_field`)."""
+        W = scipy.fft.fft(w.reshape((-1,) + self.shape), axis=-1)
+        X = np.take(W, self._index("field_spectrum", W.shape[0]))
+        neg = X[:, 1]
+        np.conjugate(neg, out=neg)
+        return X
 
     def forward(self, f: np.ndarray) -> np.ndarray:
         """Grid values (..., n_r, nphi) -> coefficients int f Q_i d sigma (quadrature).
@@ -581,7 +699,7 @@ class PlanarBasis(RealOrthonormalSeries):
         array([0.       , 0.4472136, 0.       ])
         """
         f = self._check_grid(f)
-        return self._gather(self._analyze(self._spectrum(f), self._A0))
+        return self._analyze(self._spectrum(f), self._A0, f.shape[:-2])
 
     def backward(self, c: np.ndarray) -> np.ndarray:
         """Coefficients (..., n_coef) -> grid values (..., n_r, nphi).
@@ -596,7 +714,7 @@ class PlanarBasis(RealOrthonormalSeries):
         True
         """
         blk, batch = self._scatter(self._check_coeffs(c))
-        return self._to_grid(self._synthesize(blk, batch, self._B0))
+        return self._to_grid(self._synthesize(blk, self._B0), batch)
 
     def harmonics(self, where) -> np.ndarray:
         """Values Q_i(x) of every basis function at ambient points x (..., dim):
@@ -726,10 +844,8 @@ class PlanarBasis(RealOrthonormalSeries):
         ((1, 4, 15), True)
         """
         blk, batch = self._scatter(self._check_coeffs(c))
-        Gt = self._synthesize(blk, batch, self._Bt)
-        Gp = self._synthesize(blk, batch, self._Bp, times_im=True)
-        both = self._to_grid(np.stack([Gt, Gp]))
-        return (both[0] + 1j * both[1])[np.newaxis]
+        G = self._synthesize(blk, self._Bgrad)
+        return self._to_field(G.reshape((G.shape[0], 2, self.n_r) + G.shape[2:]), batch)[None]
 
     def div(self, v: np.ndarray) -> np.ndarray:
         """Coefficients of div v for a field w = v_theta + i v_phi in the layout
@@ -751,10 +867,8 @@ class PlanarBasis(RealOrthonormalSeries):
             raise ValueError("a planar tangent field has the layout (1, *batch, n_r, nphi) "
                              f"(complex: v_theta + i v_phi), got shape {v.shape}")
         w = self._check_grid(v[0], "vector field values", dtype=complex)
-        spec = self._spectrum(np.stack([w.real, w.imag]))
-        # the phi part: -int v_phi (1/r) d_phi Q; _Ap carries the factor m of d_phi
-        Y = self._analyze(spec[0], self._At) + self._analyze(-1j * spec[1], self._Ap)
-        return -self._gather(Y)
+        # the phi part: -int v_phi (1/r) d_phi Q; _Adiv carries the factor m of d_phi
+        return self._analyze(self._field_spectrum(w), self._Adiv, w.shape[:-2])
 
     def vector_norm(self, v: np.ndarray) -> np.ndarray:
         """Pointwise length |v_theta + i v_phi| of a field (1, *batch, n_r, nphi).

@@ -8,7 +8,8 @@ at n_modes = 64, 256, 1024 and the share of that time spent inside the FFTs.
 
 Both meanfield adaptive estimates are timed: "etdrk4" (Richardson step doubling, the
 default), "etdrk4-embedded" (the FSAL embedded pair) and "rodas4" (Rosenbrock, exact
-Jacobian, meanfield/rosenbrock.py); a table of the speed-ups at
+Jacobian, meanfield/rosenbrock.py: up to 96 modes the whole adaptive run is compiled, beyond
+that it is the Python stepper); a table of the speed-ups at
 32, 48, 64, 128, 256 and 512 modes closes the comparison. The machine may be shared:
 absolute times are then noisy, the ratios (measured in the same run) less so.
 

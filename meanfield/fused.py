@@ -15,7 +15,8 @@ loaded 2-core machine, per call: 8 vs 43 us at 32 modes, 19 vs 31 at 64, 38 vs 3
 45 vs 22 at 128). :class:`ConvolutionUSA` also offers a whole
 ETDRK4 step with its embedded error estimate as one compiled call
 (:meth:`ConvolutionUSA.etdrk4_pair`), which :class:`meanfield.timestepping.ETDRK4` uses
-when the nonlinear term has it.
+when the nonlinear term has it, and :class:`meanfield.rosenbrock.RODAS4` compiles whole
+adaptive runs on it (its closed-form Jacobian, LAPACK, the step controller).
 
 :func:`fused_transport` says whether the fused path applies; :func:`meanfield.evolve`
 uses it when it does. The model API is unchanged: the result equals

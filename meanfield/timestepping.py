@@ -1166,6 +1166,10 @@ def _run_adaptive(
     new state, which the next step starts from (first same as last).
     """
     stepper = run.stepper
+    if embedded and hasattr(stepper, "run_adaptive"):  # a compiled loop (RODAS4, fused.py)
+        done = stepper.run_adaptive(run, t_eval, controller, h, h_min, max_steps)
+        if done is not None:
+            return done
     order = stepper.embedded_order if embedded else stepper.order
     f = None  # N(run.u) once known
     for target in t_eval[1:]:

@@ -14,6 +14,7 @@ import pytest
 from scipy.integrate import solve_ivp
 
 import meanfield as mf
+from meanfield import rosenbrock
 from meanfield.fused import fused_transport
 from meanfield.rosenbrock import RODAS4, real_jacobian
 from meanfield.timestepping import STEPPERS, StepController, integrate
@@ -141,3 +142,121 @@ def test_adaptive_run_on_a_bare_nonlinear_term(reference):
                     controller=StepController(rtol=1e-10))
     assert res.success
     assert np.max(np.abs(res.u[-1] - reference)) < 1e-8 * math.sqrt(3)
+
+
+# ------------------------------------------------ the compiled loop (fused circle transport)
+
+
+def _python_rodas4(monkeypatch):
+    """Make every RODAS4 take the Python stages (closed-form Jacobian, scipy's LU)."""
+    monkeypatch.setattr(RODAS4, "compiled", False)
+
+
+def _stepper_pair(basis):
+    """A compiled RODAS4 and the Python one on the same (fused) right-hand side."""
+    L, N = USA.linear_operator(basis), fused_transport(USA, basis)
+    python = RODAS4(L, N)
+    python.compiled = False
+    return RODAS4(L, N), python
+
+
+@pytest.mark.filterwarnings("ignore:the solution became under-resolved")
+def test_compiled_loop_matches_python_rodas4_on_the_issue_case(issue_case, monkeypatch):
+    """evolve uses the compiled loop; it takes the Python scheme's steps (to round-off) and
+    both reach 1e-8 against the ETDRK4 reference (dt = 1e-3) at t = 10."""
+    basis, rho0, ref = issue_case
+    calls = []
+    chunk = rosenbrock._rodas4_chunk
+    monkeypatch.setattr(rosenbrock, "_rodas4_chunk", lambda *a: calls.append(1) or chunk(*a))
+    times = [0.0, 2.5, 10.0]
+    fast = mf.evolve(USA, basis, rho0, 10.0, times, method="rodas4", rtol=1e-8)
+    n_calls = len(calls)  # compiled batches of 16, 32, ... steps, within each save interval
+    assert 2 <= n_calls <= 2 * math.log2(fast.n_steps)
+    _python_rodas4(monkeypatch)
+    slow = mf.evolve(USA, basis, rho0, 10.0, times, method="rodas4", rtol=1e-8)
+    assert len(calls) == n_calls
+    assert fast.success and slow.success
+    assert (fast.n_steps, fast.n_rejected, fast.nfev) == (slow.n_steps, slow.n_rejected,
+                                                          slow.nfev)
+    scale = np.max(ref)
+    assert np.max(np.abs(fast.rho - slow.rho)) < 1e-12 * scale
+    for sol in (fast, slow):
+        assert np.max(np.abs(sol.rho[-1] - ref)) < 1e-8 * scale
+
+
+def test_compiled_step_matches_the_python_stages():
+    basis = mf.CircleBasis(24)
+    c = basis.forward(mf.initial.perturbed_uniform(basis, 0.3, seed=2))
+    fast, slow = _stepper_pair(basis)
+    for h in (1e-3, 0.1, 2.0):
+        for x, y in zip(fast.step_pair(c, h), slow.step_pair(c, h), strict=True):
+            assert np.max(np.abs(x - y)) < 1e-13 * np.max(np.abs(y))
+    assert (fast.nfev, fast.njev) == (slow.nfev, slow.njev) == (3 * 7, 3)
+    a, b = fast.step(c, 0.1), slow.step(c, 0.1)
+    assert np.max(np.abs(a - b)) < 1e-13 and fast.nfev == slow.nfev == 3 * 7 + 6
+
+
+def _run(stepper, u0, times, buffer_size=None, **kw):
+    if buffer_size is not None:
+        stepper.buffer_size = buffer_size
+    seen = []
+    res = integrate(stepper, u0, times, controller=StepController(rtol=1e-6, atol=1e-9),
+                    progress=seen.append, **kw)
+    return res, seen
+
+
+@pytest.mark.parametrize("buffer_size", [3, 256])
+def test_run_contract_checks_progress_and_failures(buffer_size):
+    """The compiled loop reports every accepted step to progress and check, and fails as the
+    Python loop does (a check message, max_steps), with the same last good state."""
+    basis = mf.CircleBasis(16)
+    c0 = basis.forward(mf.initial.perturbed_uniform(basis, 0.3, max_degree=3, seed=0))
+    times = [0.0, 0.5, 1.0, 3.0]
+
+    def check(t, c):
+        return "stop" if t > 2.0 else None
+    cases = [(dict(), ""), (dict(check=check), "stop [last good state"),
+             (dict(max_steps=7), "maximum number of steps (7)"),
+             (dict(h_min=0.05), "step size h=")]
+    for kw, message in cases:
+        fast, slow = _stepper_pair(basis)
+        (a, seen_a), (b, seen_b) = (_run(fast, c0, times, buffer_size, **kw),
+                                    _run(slow, c0, times, **kw))
+        assert a.message.startswith(message) and a.success == (message == "")
+        assert (a.status, a.message, a.n_steps, a.n_rejected, a.nfev) == (
+            b.status, b.message, b.n_steps, b.n_rejected, b.nfev)
+        np.testing.assert_allclose(a.t, b.t, rtol=1e-12, atol=0)
+        assert np.max(np.abs(a.u - b.u)) < 1e-13
+        assert len(seen_a) == a.n_steps
+        np.testing.assert_allclose(seen_a, seen_b, rtol=1e-10, atol=0)
+        assert a.h_last == pytest.approx(b.h_last, rel=1e-9)
+
+
+def test_checkpoint_resume_through_the_compiled_loop(tmp_path):
+    basis = mf.CircleBasis(32)
+    rho0 = mf.initial.perturbed_uniform(basis, 0.3, max_degree=4, seed=0)
+    times = [0, 1, 2, 3, 4]
+
+    def stop(t):
+        if t > 2.2:
+            raise KeyboardInterrupt
+    ck = tmp_path / "ck.npz"
+    with pytest.raises(KeyboardInterrupt):
+        mf.evolve(USA, basis, rho0, 4.0, times, method="rodas4", checkpoint=ck,
+                  checkpoint_every=0, progress=stop)
+    rest = mf.evolve(USA, basis, rho0, 4.0, times, method="rodas4", resume=ck)
+    whole = mf.evolve(USA, basis, rho0, 4.0, times, method="rodas4")
+    # the resumed run evaluates N once more: at its start (first same as last)
+    assert rest.success and rest.n_steps == whole.n_steps and rest.nfev == whole.nfev + 1
+    np.testing.assert_array_equal(rest.coeffs, whole.coeffs)
+
+
+def test_python_path_where_the_fused_transport_does_not_apply():
+    """Batched or real states, or a plain N: no compiled step (same answers anyway)."""
+    s = RODAS4(L_TEST, n_test)
+    assert s._fused(U0_TEST) is None
+    basis = mf.CircleBasis(8)
+    fast, _ = _stepper_pair(basis)
+    c = basis.forward(mf.initial.perturbed_uniform(basis, 0.3, seed=0))
+    assert fast._fused(c) is not None
+    assert fast._fused(np.stack([c, c])) is None and fast._fused(c.real.copy()) is None

@@ -25,8 +25,8 @@ coefficient in p. :func:`quadratic_directions` finds those roots.
 References
 ----------
 .. [1] M. Golubitsky, I. Stewart and D. G. Schaeffer, "Singularities and Groups in
-   Bifurcation Theory", vol. II, Springer (1988), ch. XIII (Thm 4.2, the equivariant
-   branching lemma; sec. 9, the axial subgroups of O(3) on V_2, V_3, V_4).
+   Bifurcation Theory", vol. II, Springer (1988): ch. XIII, the equivariant branching
+   lemma and the axial subgroups of O(3) on the spherical harmonics V_l.
 .. [2] E. Ihrig and M. Golubitsky, "Pattern selection with O(3) symmetry", Physica D 13
    (1984) 1-33.
 """

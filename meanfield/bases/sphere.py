@@ -805,7 +805,7 @@ class SphereBasis(RealOrthonormalSeries):
         """The isotropy types of the mode-k branches from rho = 1 this basis traces.
 
         Axial subgroups of O(3) = SO(3) x Z_2^c on the degree-k harmonics V_k (Ihrig &
-        Golubitsky 1984; Golubitsky, Stewart & Schaeffer 1988, vol. II, sec. XIII.9), each
+        Golubitsky 1984; Golubitsky, Stewart & Schaeffer 1988, vol. II, ch. XIII), each
         traced in the fixed-point subspace of a subgroup that acts diagonally on the real
         harmonics Z_{l,m} (cos m phi for m > 0, sin |m| phi for m < 0, P_l^|m|(-z) =
         (-1)^(l+|m|) P_l^|m|(z)):

@@ -1075,13 +1075,7 @@ def _diagram_from_state(model, basis, param, bounds, start, *, ds, ds_max, max_p
                     n_modes=np.array(data["n_modes"], dtype=int), coeffs=data["coeffs"],
                     message=msg)
     hopfs = _hopf_points(mode, data["hopf"])
-    folds = []
-    for yf, b in fl:
-        cf = b.coeffs(yf)
-        folds.append(Fold(param=float(yf[-1]), mode=mode,
-                          amplitude=float(b.basis.amplitude(cf, mode)),
-                          free_energy=_free_energy_or_nan(model_at(model, param, float(yf[-1])),
-                                                          b.basis, b.basis.backward(cf))))
+    folds = [_fold_of(model, param, b, yf, mode) for yf, b in fl]
     empty = np.array([])
     return BifurcationDiagram(
         model=model, param_name=param, bounds=(lo, hi), branches=[branch],

@@ -515,6 +515,19 @@ def evolve(model, basis, rho0, t_final: float, t_eval=None, *, method: str = "et
         last_ok[0], last_ok[1] = t, c
         return None
 
+    def first_failure(cs: np.ndarray) -> int | None:
+        """check's batch form (meanfield.compiled_loop): the first state of ``cs`` that
+        loses positivity, or None (one transform for the batch)."""
+        m = len(cs)
+        padded = np.zeros((1 << (m - 1).bit_length(),) + cs.shape[1:], dtype=cs.dtype)
+        padded[:m] = cs  # batches of 2**j states: the FFT plans are made once
+        rho = basis.backward(padded)[:m][..., basis.reliable_nodes].reshape(m, -1)
+        lo, hi = rho.min(axis=1), rho.max(axis=1)
+        bad = np.flatnonzero(~(lo >= -positivity_tol * hi))
+        return int(bad[0]) if bad.size else None
+
+    check.first_failure = first_failure  # type: ignore[attr-defined]
+
     saved_t: list[float] = []
     saved_c: list[np.ndarray] = []
     last_write = [-np.inf]

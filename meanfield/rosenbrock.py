@@ -42,7 +42,6 @@ References
 from __future__ import annotations
 
 import ctypes
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -55,6 +54,18 @@ from numpy.typing import NDArray
 from scipy.linalg.lapack import dgetrf as _getrf
 from scipy.linalg.lapack import dgetrs as _getrs
 
+from .compiled_loop import (
+    FULL,
+    H_MIN,
+    LANDED,
+    MAX_STEPS,
+    NON_FINITE,
+    SINGULAR,
+    drive,
+    error_scale,
+    max_abs_c,
+    propose,
+)
 from .fused import ConvolutionUSA, _transport
 from .timestepping import StepController, Stepper, _h_min_message, register
 
@@ -259,8 +270,6 @@ def _single_threaded_lapack() -> Iterator[None]:
         _SET_THREADS(previous)
 
 
-# status codes of _rodas4_chunk
-_LANDED, _FULL, _NON_FINITE, _MAX_STEPS, _H_MIN, _SINGULAR = range(6)
 
 
 @numba.njit(cache=True)
@@ -334,48 +343,6 @@ def _rodas4_step(u, f0, have_f0, want_f_new, h, lin, wf, ik, a_tab, c_tab, gamma
     return 0
 
 
-@numba.njit(cache=True, fastmath={"contract"})
-def _max_abs_c(x):  # pragma: no cover - compiled
-    """``np.abs(x).max()`` bit for bit (numpy's complex abs: ``hi * sqrt(r * r + 1)``, ``r =
-    lo / hi``, fused multiply-add where the machine has it); NaN propagates, inf wins."""
-    out = 0.0
-    for k in range(x.shape[0]):
-        a, b = abs(x[k].real), abs(x[k].imag)
-        if math.isinf(a) or math.isinf(b):
-            v = math.inf
-        else:
-            hi, lo = max(a, b), min(a, b)
-            r = lo / hi if hi > 0 else 0.0
-            v = hi * math.sqrt(r * r + 1.0)
-        if v != v:
-            return v
-        out = max(out, v)
-    return out
-
-
-@numba.njit(cache=True)
-def _error_scale(ctl, a, b):  # pragma: no cover - compiled
-    """StepController.error_norm's denominator ``atol + rtol * max(a, b)``."""
-    return ctl[1] + ctl[0] * max(a, b)
-
-
-@numba.njit(cache=True)
-def _propose(h, err_norm, err_prev, ctl):  # pragma: no cover - compiled
-    """StepController.propose for order 3: (accept, h_next, err_prev)."""
-    safety, fmin, fmax, beta1, beta2 = ctl[2], ctl[3], ctl[4], ctl[5], ctl[6]
-    k = 4.0
-    if not np.isfinite(err_norm):
-        return False, h * fmin, err_prev
-    if err_norm > 1:
-        factor = safety * err_norm ** (-1.0 / k)
-        return False, h * min(1.0, max(fmin, factor)), err_prev
-    if err_norm == 0:
-        factor = fmax
-    else:
-        factor = safety * err_norm ** (-beta1 / k) * err_prev ** (beta2 / k)
-    return True, h * min(fmax, max(fmin, factor)), max(err_norm, 1e-4)
-
-
 @numba.njit(cache=True)
 def _rodas4_chunk(u, f, have_f, target, limit, ts, counts, ctl, lin, wf, ik, a_tab, c_tab,
                   gamma, buf_u, buf_h, buf_h_before, buf_lands, buf_counts, step_out, lu, piv,
@@ -395,10 +362,10 @@ def _rodas4_chunk(u, f, have_f, target, limit, ts, counts, ctl, lin, wf, ik, a_t
     t, h, err_prev, t_base, h_run, snap, h_min = ts[0], ts[1], ts[2], ts[3], ts[4], ts[5], ts[6]
     k_run, n_steps, n_rej, max_steps, nfev, njev = (counts[0], counts[1], counts[2], counts[3],
                                                     counts[4], counts[5])
-    status, n_acc = _LANDED, 0
+    status, n_acc = LANDED, 0
     while t < target:
         if n_steps + n_rej >= max_steps:
-            status = _MAX_STEPS
+            status = MAX_STEPS
             break
         remaining = target - t
         lands = remaining <= h + snap
@@ -407,12 +374,12 @@ def _rodas4_chunk(u, f, have_f, target, limit, ts, counts, ctl, lin, wf, ik, a_t
                             err, f_new, lu, piv, ints, trans, rw, cw)
         njev += 1
         if info != 0:
-            status = _SINGULAR
+            status = SINGULAR
             ts[1] = h_step
             break
         nfev += 6 if have_f else 7
-        scale = _error_scale(ctl, _max_abs_c(u), _max_abs_c(u_new))
-        accept, h_next, err_prev = _propose(h_step, _max_abs_c(err) / scale, err_prev, ctl)
+        scale = error_scale(ctl, max_abs_c(u), max_abs_c(u_new))
+        accept, h_next, err_prev = propose(h_step, max_abs_c(err) / scale, err_prev, ctl)
         if accept:
             if lands:
                 t, t_base, h_run, k_run = target, target, 0.0, 0
@@ -432,19 +399,19 @@ def _rodas4_chunk(u, f, have_f, target, limit, ts, counts, ctl, lin, wf, ik, a_t
             n_acc += 1
             h = max(h_next, h) if (lands and h_step < h) else h_next
             if not np.all(np.isfinite(u_new)):
-                status = _NON_FINITE
+                status = NON_FINITE
                 break
         else:
             n_rej += 1
             h = h_next
         if h < h_min:
-            status = _H_MIN
+            status = H_MIN
             break
         if n_acc == limit and t < target:
-            status = _FULL
+            status = FULL
             break
     ts[0], ts[2], ts[3], ts[4] = t, err_prev, t_base, h_run
-    if status != _SINGULAR:
+    if status != SINGULAR:
         ts[1] = h
     counts[0], counts[1], counts[2], counts[4], counts[5] = k_run, n_steps, n_rej, nfev, njev
     return status, n_acc, have_f
@@ -545,6 +512,9 @@ class RODAS4(Stepper):
     buffer_size: ClassVar[int] = 256
     """Most accepted steps the compiled loop takes (in batches of 16, 32, ...) before it
     hands them to the run's ``check`` and ``progress``."""
+    compiled_max_modes: ClassVar[int] = 96
+    """Largest basis the compiled step runs on (one thread, dense LU of ``2n x 2n``); beyond
+    it the Python stages, whose LAPACK may use several threads."""
 
     def __init__(self, L, N) -> None:
         super().__init__(L, N)
@@ -574,7 +544,7 @@ class RODAS4(Stepper):
         """The compiled data if the compiled step applies to ``u``, else None."""
         N = self.N
         if not (self.compiled and isinstance(N, ConvolutionUSA) and u.shape == (N.n,)
-                and u.dtype == np.complex128):
+                and u.dtype == np.complex128 and N.n <= self.compiled_max_modes):
             return None
         if not (self.A is _A and self.C is _C and self.gamma == _GAMMA
                 and self.embedded_order == 3):  # a subclass with another scheme
@@ -590,9 +560,11 @@ class RODAS4(Stepper):
         return fused
 
     def run_adaptive(self, run: Any, t_eval: Array, controller: StepController, h: float,
-                     h_min: float, max_steps: int) -> tuple[bool, float] | None:
+                     h_min: float, max_steps: int, embedded: bool = True,
+                     extrapolate: bool = True) -> tuple[bool, float] | None:
         """The adaptive loop of :func:`meanfield.timestepping.integrate` (embedded pair),
-        compiled; None where it does not apply (then ``integrate`` runs its own loop).
+        compiled; None where it does not apply (then ``integrate`` runs its own loop), and
+        for step doubling (``embedded=False``; ``extrapolate`` is its option).
 
         It takes the steps, rejections and step sizes of the Python loop (same results to
         round-off) and hands each accepted state to ``run`` as that loop does, so that the
@@ -623,50 +595,18 @@ class RODAS4(Stepper):
         (True, True)
         """
         fused = self._fused(np.asarray(run.u))
-        if fused is None or type(controller) is not StepController:
+        if not embedded or fused is None or type(controller) is not StepController:
             return None
-        n, size = fused.n, max(int(self.buffer_size), 1)
-        limit = min(16, size)  # doubling: a run stopped by its check wastes few steps
-        u, f, have_f = np.array(run.u, dtype=complex), np.empty(n, dtype=complex), False
-        buf_u = np.empty((size, n), dtype=complex)
-        buf_h, buf_h_before = np.empty(size), np.empty(size)
-        buf_lands, buf_counts = np.zeros(size, dtype=bool), np.zeros((size, 3), dtype=np.int64)
-        step_out = np.empty((3, n), dtype=complex)
-        ctl = np.array([controller.rtol, controller.atol, controller.safety,
-                        controller.factor_min, controller.factor_max, controller.beta1,
-                        controller.beta2])
-        for target in t_eval[1:]:
-            while run.t < target:
-                ts = np.array([run.t, h, controller.err_prev, run.t_base, run.h_run, run.snap,
-                               h_min])
-                counts = np.array([run.k, run.n_steps, run.n_rejected, max_steps, self.nfev,
-                                   self.njev], dtype=np.int64)
-                with _single_threaded_lapack():
-                    status, n_acc, have_f = _rodas4_chunk(
-                        u, f, have_f, float(target), limit, ts, counts, ctl, fused.lin,
-                        fused.wf, fused.ik, _A, _C, _GAMMA, buf_u, buf_h, buf_h_before,
-                        buf_lands, buf_counts, step_out, *fused.scratch())
-                limit = min(2 * limit, size)
-                for i in range(n_acc):  # the run's checks, progress and counters, per step
-                    run.n_rejected = int(buf_counts[i, 0])
-                    self.nfev, self.njev = int(buf_counts[i, 1]), int(buf_counts[i, 2])
-                    if not run.accept(buf_u[i].copy(), float(buf_h[i]),
-                                      target if buf_lands[i] else None):
-                        return False, float(buf_h_before[i])
-                run.n_rejected = int(counts[2])
-                self.nfev, self.njev = int(counts[4]), int(counts[5])
-                h = float(ts[1])
-                controller.err_prev = float(ts[2])
-                if status == _SINGULAR:
-                    raise np.linalg.LinAlgError(f"I/(gamma h) - J is singular at h={h!r}")
-                if status == _MAX_STEPS:
-                    message = f"maximum number of steps ({max_steps}) reached at t={run.t:.12g}"
-                    return run.fail(message), h
-                if status == _H_MIN:
-                    return run.fail(_h_min_message(self, run.t, h, h_min)), h
-            run.h_next = h
-            run.save()
-        return True, h
+        tables = (fused.lin, fused.wf, fused.ik, _A, _C, _GAMMA)
+        step_out = np.empty((3, fused.n), dtype=complex)
+
+        def chunk(u, f, have_f, target, limit, ts, counts, ctl, *buffers):
+            with _single_threaded_lapack():
+                return _rodas4_chunk(u, f, have_f, target, limit, ts, counts, ctl, *tables,
+                                     *buffers, step_out, *fused.scratch())
+
+        return drive(self, run, t_eval, controller, h, h_min, max_steps, chunk,
+                     self.embedded_order, _h_min_message)
 
     def _from_real(self, y: Array, like: Array) -> Array:
         if np.iscomplexobj(like):

@@ -473,6 +473,36 @@ class ETDRK4(Stepper):
     # embedded pair on the benchmark; its global error is 0.012-0.03 of the local rtol.
     tolerance_factor = 64.0
 
+    compiled: bool = True
+    """Run :func:`integrate`'s adaptive loop as compiled code where ``N`` is the fused
+    circle transport and the state its coefficient vector (:mod:`meanfield.etdrk4_loop`);
+    False: always the Python loop (same steps and results to round-off)."""
+    buffer_size: ClassVar[int] = 256
+    """Most accepted steps the compiled loop takes before it hands them to the run's
+    ``check`` and ``progress`` (:mod:`meanfield.compiled_loop`)."""
+
+    def run_adaptive(self, run: Any, t_eval: Array, controller: StepController, h: float,
+                     h_min: float, max_steps: int, embedded: bool = False,
+                     extrapolate: bool = True) -> tuple[bool, float] | None:
+        """:func:`integrate`'s adaptive loop, compiled (:mod:`meanfield.etdrk4_loop`); None
+        where it does not apply (then ``integrate`` runs its own loop).
+
+        It applies to this scheme itself (not to a subclass that changes its steps or
+        coefficients) with the fused transport of :mod:`meanfield.fused`, a real ``L`` and
+        the standard :class:`StepController`, and takes the steps of the Python loop
+        (module example of :mod:`meanfield.etdrk4_loop`).
+        """
+        cls = type(self)
+        if not (self.compiled and type(controller) is StepController
+                and cls._step_impl is ETDRK4._step_impl
+                and cls._step_pair_impl is ETDRK4._step_pair_impl
+                and cls._compute_coefficients is ETDRK4._compute_coefficients):
+            return None
+        from .etdrk4_loop import compiled_run  # imports meanfield.fused (numba)
+
+        return compiled_run(self, run, t_eval, controller, h, h_min, max_steps, embedded,
+                            extrapolate, _h_min_message)
+
     def _compute_coefficients(self, h: float) -> tuple[Array, ...]:
         e, phi1, phi2, phi3 = phi_functions(h * self.L, 3)
         e2, half_phi1 = phi_functions(0.5 * h * self.L, 1)
@@ -1043,8 +1073,10 @@ class _Run:
         # within round-off of h: keep h bit-identical so cached coefficients are reused
         return (h if abs(remaining - h) <= self.snap else remaining), True
 
-    def accept(self, u_new: Array, h: float, target: float | None) -> bool:
-        """Record an accepted step; return False if the run must stop."""
+    def accept(self, u_new: Array, h: float, target: float | None, checked: bool = False
+               ) -> bool:
+        """Record an accepted step; return False if the run must stop (``checked``: the
+        run's ``check`` has already passed ``u_new``)."""
         if target is not None:
             t_new = target
             self.t_base, self.h_run, self.k = target, 0.0, 0
@@ -1058,7 +1090,7 @@ class _Run:
                 f"solution became non-finite at t={t_new:.12g} "
                 f"(last finite state at t={self.t:.12g})"
             )
-        if self.check is not None:
+        if self.check is not None and not checked:
             message = self.check(t_new, u_new)
             if message is not None:
                 return self.fail(str(message))
@@ -1166,8 +1198,9 @@ def _run_adaptive(
     new state, which the next step starts from (first same as last).
     """
     stepper = run.stepper
-    if embedded and hasattr(stepper, "run_adaptive"):  # a compiled loop (RODAS4, fused.py)
-        done = stepper.run_adaptive(run, t_eval, controller, h, h_min, max_steps)
+    if hasattr(stepper, "run_adaptive"):  # a compiled loop (meanfield.compiled_loop)
+        done = stepper.run_adaptive(run, t_eval, controller, h, h_min, max_steps,
+                                    embedded=embedded, extrapolate=extrapolate)
         if done is not None:
             return done
     order = stepper.embedded_order if embedded else stepper.order
@@ -1258,7 +1291,10 @@ def integrate(
         Limit on the number of (accepted plus rejected) steps.
     check : callable, optional
         ``check(t, u)`` after each accepted step; a returned string stops the
-        run with that message (the offending state is not saved).
+        run with that message (the offending state is not saved). A compiled loop
+        (:mod:`meanfield.compiled_loop`) first asks ``check.first_failure(us)``, if the
+        check has it, for the index of the first of a batch of states ``us`` (stacked on
+        the first axis) that would fail, or None; the states before it pass unchecked.
     on_save : callable, optional
         ``on_save(t, u)`` after each save, including the initial state.
     progress : callable, optional

@@ -99,13 +99,20 @@ def controller_array(controller: Any, order: int) -> Array:
 
 
 def _first_failure(check: Any, us: Array) -> int:
-    """Index of the first state of the batch ``us`` that ``check`` fails (its
-    ``first_failure``), ``len(us)`` if none does; 0 (check each) if it has no batch form."""
-    batch = getattr(check, "first_failure", None)
-    if batch is None or not len(us):
+    """Index of the first state of the batch ``us`` that is not finite or that ``check``
+    fails (its ``first_failure``), ``len(us)`` if none; the states from there on are checked
+    one by one (all of them if the check has no batch form)."""
+    if not len(us):
         return 0
-    first = batch(us)
-    return len(us) if first is None else int(first)
+    bad = np.flatnonzero(~np.isfinite(us).all(axis=1))
+    first = int(bad[0]) if bad.size else len(us)
+    if check is None:
+        return first
+    batch = getattr(check, "first_failure", None)
+    if batch is None:
+        return 0
+    failing = batch(us[:first])
+    return first if failing is None else int(failing)
 
 
 def drive(stepper: Any, run: Any, t_eval: Array, controller: Any, h: float, h_min: float,

@@ -1075,8 +1075,8 @@ class _Run:
 
     def accept(self, u_new: Array, h: float, target: float | None, checked: bool = False
                ) -> bool:
-        """Record an accepted step; return False if the run must stop (``checked``: the
-        run's ``check`` has already passed ``u_new``)."""
+        """Record an accepted step; return False if the run must stop (``checked``: ``u_new``
+        is known to be finite and to pass the run's ``check``)."""
         if target is not None:
             t_new = target
             self.t_base, self.h_run, self.k = target, 0.0, 0
@@ -1085,7 +1085,7 @@ class _Run:
                 self.t_base, self.h_run, self.k = self.t, h, 0
             self.k += 1
             t_new = self.t_base + self.k * h
-        if not np.all(np.isfinite(u_new)):
+        if not checked and not np.all(np.isfinite(u_new)):
             return self.fail(
                 f"solution became non-finite at t={t_new:.12g} "
                 f"(last finite state at t={self.t:.12g})"

@@ -6,12 +6,15 @@ whose relative error at t = 10 is <= 1e-8 (max over the grid, relative to max rh
 the times are then compared as ratios. Also prints steps per second of fixed-step ETDRK4
 at n_modes = 64, 256, 1024 and the share of that time spent inside the FFTs.
 
-Both meanfield adaptive estimates are timed: "etdrk4" (Richardson step doubling, the
-default), "etdrk4-embedded" (the FSAL embedded pair) and "rodas4" (Rosenbrock, exact
-Jacobian, meanfield/rosenbrock.py: up to 96 modes the whole adaptive run is compiled, beyond
-that it is the Python stepper); a table of the speed-ups at
+Three meanfield methods are timed: "etdrk4" (Richardson step doubling, the default),
+"etdrk4-embedded" (the FSAL embedded pair), both run as one compiled adaptive loop on the
+band-limited flux convolution up to 512 modes (meanfield/etdrk4_loop.py, meanfield/fused.py),
+and "rodas4" (Rosenbrock, exact Jacobian, meanfield/rosenbrock.py: compiled up to 96 modes,
+beyond that the Python stages with a dense LU of 2n x 2n); a table of the speed-ups at
 32, 48, 64, 128, 256 and 512 modes closes the comparison. The machine may be shared:
-absolute times are then noisy, the ratios (measured in the same run) less so.
+absolute times are then noisy, the ratios (measured in the same run) less so. The hot loop's
+floor is printed too: the time of the transport evaluations alone (compiled, no step logic),
+times the evaluations the default method takes.
 
 Run:  .venv/bin/python benchmarks/bench_evolve.py [--quick] [--n-modes 32 48 ...]
       [--no-throughput]
@@ -24,11 +27,13 @@ import os
 import platform
 import time
 
+import numba
 import numpy as np
 from _timing import best_of
 from scipy.integrate import solve_ivp
 
 import meanfield as mf
+from meanfield.fused import _transport, fused_transport
 
 TARGET = 1e-8
 T_FINAL = 10.0
@@ -122,7 +127,30 @@ def compare(quick: bool, n_modes: int) -> dict:
               f"RHS evals {nfev:7d}  ratio to meanfield {t / base:7.1f}x")
     better = min(v[0] for k, v in results.items() if k.startswith("solve_ivp"))
     print(f"  speed-up over the better solve_ivp method: {better / base:.1f}x (target >= 10x)")
+    floor = transport_floor(model, basis, c_ref, results["meanfield etdrk4"][3])
+    if floor is not None:
+        print(f"  hot-loop floor: the default run's {results['meanfield etdrk4'][3]} transport "
+              f"evaluations alone take {floor * 1e3:.1f} ms ({floor / base:.0%} of its time)")
     return {k: v[0] for k, v in results.items()}
+
+
+@numba.njit(cache=True)
+def _repeat_transport(c, wf, ik, full_c, full_w, out, repeats):
+    for _ in range(repeats):
+        _transport(c, wf, ik, full_c, full_w, out)
+
+
+def transport_floor(model, basis, c, nfev: int) -> float | None:
+    """Seconds that ``nfev`` compiled transport evaluations at the state ``c`` take, in one
+    compiled loop (no step logic, no Python): the floor of the default method's hot loop."""
+    N = fused_transport(model, basis)
+    if N is None:
+        return None
+    out = np.empty(N.n, dtype=complex)
+    args = (c, N.wf, N.ik, N._work[0], N._work[1], out)
+    _repeat_transport(*args, 10)
+    t, _ = best_of(lambda: _repeat_transport(*args, nfev), 3)
+    return t
 
 
 def table(rows: dict) -> None:
@@ -179,6 +207,21 @@ def throughput(quick: bool) -> None:
               f"({per_fft * 1e6:.1f} us per real FFT)")
 
 
+def lu_threads() -> None:
+    """One LU factorization of RODAS4's size at 96 modes (2n = 192), with OpenBLAS's threads
+    and on the calling thread alone (what meanfield.rosenbrock's compiled step uses)."""
+    from scipy.linalg.lapack import dgetrf
+
+    from meanfield.rosenbrock import _single_threaded_lapack
+
+    a = np.asfortranarray(np.eye(192) * 10 + np.random.default_rng(0).normal(size=(192, 192)))
+    threaded, _ = best_of(lambda: dgetrf(a), 50)
+    with _single_threaded_lapack():
+        single, _ = best_of(lambda: dgetrf(a), 50)
+    print(f"\nLU of 192 x 192 (RODAS4 at 96 modes): {threaded * 1e3:.3f} ms with OpenBLAS's "
+          f"threads, {single * 1e3:.3f} ms on one thread ({threaded / single:.1f}x)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--quick", action="store_true", help="fewer repeats")
@@ -193,6 +236,7 @@ def main() -> None:
         print(f"\n=== n_modes = {n_modes} ===")
         rows[n_modes] = compare(args.quick, n_modes)
     table(rows)
+    lu_threads()
     if not args.no_throughput:
         throughput(args.quick)
 

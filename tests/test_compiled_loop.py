@@ -180,3 +180,25 @@ def test_batch_positivity_check_equals_the_step_check():
     nan = good.copy()
     nan[3] = math.nan
     assert check.first_failure(np.stack([good, nan])) == 1  # checked one by one from there
+
+
+def test_band_limited_flux_keeps_non_finite_values_visible():
+    """The band-limited sum (meanfield.fused._transport) drops only terms below round-off:
+    a NaN or an inf anywhere in c still reaches the flux (a blow-up is never hidden)."""
+    basis, c0, _, N = _setup(64)
+    for bad in (math.nan, math.inf):
+        c = c0.copy()
+        c[60] = bad  # far beyond the band of w and the reach of c
+        assert not np.all(np.isfinite(N(c)))
+    # and on a smooth state the flux beyond k = reach + band is exactly zero (an evolved
+    # state: a forward transform leaves round-off, ~1e-17, in every mode, which is kept)
+    c0 = mf.evolve(USA, basis, basis.backward(c0), 1.0).coeffs[-1]
+    out = N(c0)
+    w = N.wf * c0
+    band = int(np.flatnonzero(np.abs(w) > 1e-20 * np.abs(w).max()).max())
+    reach = int(np.flatnonzero(np.abs(c0) > 1e-20 * np.abs(c0).max()).max())
+    assert reach + band < 63
+    assert np.all(out[reach + band + 1:] == 0)
+    plain = USA.nonlinear_term(basis)(c0)
+    # where the FFT path holds its own round-off (n eps of the largest flux coefficient)
+    assert np.max(np.abs(plain[reach + band + 1:])) < 64 * 2.3e-16 * np.max(np.abs(plain))

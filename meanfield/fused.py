@@ -40,7 +40,7 @@ Array = NDArray[Any]
 MAX_MODES = 512
 """Largest ``n_modes`` for which :func:`fused_transport` returns the convolution."""
 
-_TRUNCATION = 1e-20
+_TRUNCATION = 1e-17
 """Terms ``c_j w_{k-j}`` of the flux with ``|w_{k-j}| <= _TRUNCATION max|w|`` or ``|c_j| <=
 _TRUNCATION max|c|`` are left out (see :func:`_transport`)."""
 
@@ -50,8 +50,8 @@ def _transport(c, wf, ik, full_c, full_w, out):  # pragma: no cover - compiled
     """out_k = -ik_k sum_j c_j w_{k-j} (w = wf c), on n modes; full_*: scratch (2n - 1).
 
     Terms with ``|w_{k-j}| <= _TRUNCATION max|w|`` or ``|c_j| <= _TRUNCATION max|c|`` are
-    left out (each at most ``1e-20 max|c| max|w|``, their sum for one ``k`` below ``1e-17
-    max|c| max|w|`` up to 512 modes: under the round-off of the pseudo-spectral product).
+    left out: for one ``k`` their sum is at most ``1e-17 (|c|_1 max|w| + |w|_1 max|c|)``,
+    below the round-off of the pseudo-spectral product (about ``n eps`` of the same scale).
     With the super-exponential decay of an attention kernel's ``g`` the sum then runs over
     ``|k - j| <= M`` (``M`` = 17 for beta = 3, whatever ``n``), and for a smooth density
     over ``|j| <= J`` too: the flux vanishes beyond ``k = J + M``.
@@ -59,6 +59,7 @@ def _transport(c, wf, ik, full_c, full_w, out):  # pragma: no cover - compiled
     n = c.shape[0]
     m = n - 1
     wmax2 = cmax2 = 0.0
+    finite = True
     for j in range(n):
         cj = c[j]
         wj = wf[j] * cj
@@ -66,10 +67,14 @@ def _transport(c, wf, ik, full_c, full_w, out):  # pragma: no cover - compiled
         full_c[m - j] = cj.conjugate()
         full_w[m + j] = wj
         full_w[m - j] = wj.conjugate()
-        wmax2 = max(wmax2, wj.real * wj.real + wj.imag * wj.imag)
-        cmax2 = max(cmax2, cj.real * cj.real + cj.imag * cj.imag)
+        w2 = wj.real * wj.real + wj.imag * wj.imag
+        c2 = cj.real * cj.real + cj.imag * cj.imag
+        if not (w2 < math.inf and c2 < math.inf):  # NaN, inf (or beyond 1e154)
+            finite = False
+        wmax2 = w2 if w2 > wmax2 else wmax2
+        cmax2 = c2 if c2 > cmax2 else cmax2
     band = reach = m
-    if wmax2 < math.inf and cmax2 < math.inf:  # else the whole sum: NaN and inf propagate
+    if finite:  # else the whole sum, so that NaN and inf reach the flux
         band = _last_above(full_w, m, wmax2 * _TRUNCATION**2)
         reach = _last_above(full_c, m, cmax2 * _TRUNCATION**2)
     for k in range(n):

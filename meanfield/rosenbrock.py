@@ -257,8 +257,9 @@ def _single_threaded_lapack() -> Iterator[None]:
 
     OpenBLAS splits ``dgetrf`` over its threads from ``m * n >= 10000`` on; on the
     matrices here (``2 n <= 192``) that gains nothing and, on a busy machine, costs up to
-    10x (measured on a loaded 2-core machine, one factorization at ``2 n = 192``: 2.8 ms
-    threaded, 0.22 ms on one thread).
+    10x (one factorization at ``2 n = 192``, ``benchmarks/bench_evolve.py`` prints it:
+    0.33 ms threaded against 0.31 ms on one thread on a quiet 2-core machine; 2.8 ms
+    against 0.22 ms measured once with the machine loaded).
     """
     if _SET_THREADS is None:
         yield

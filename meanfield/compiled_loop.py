@@ -10,8 +10,13 @@ so that a compiled run is seen from outside as the Python loop (a check with a b
 ``check.first_failure``, is asked once per batch): same steps, rejections and
 step sizes (the controller's arithmetic below is that of
 :class:`~meanfield.timestepping.StepController`, bit for bit), same saves and resumable
-state. Batches start at 16 steps and double up to the scheme's ``buffer_size``: a run that
-its check stops wastes few steps.
+state. Only the evaluation count may be lower where a compiled step shares an evaluation
+(ETDRK4's step doubling: 11 a step, not 12). Batches start at 16 steps and double up to the
+scheme's ``buffer_size``: a run that its check stops wastes few steps.
+
+numba caches each compiled function by its own source file: after editing a kernel that
+another module's compiled code calls (``fused._transport``, the controller here), clear
+``meanfield/__pycache__`` (``*.nbi``, ``*.nbc``) or the callers keep the old one.
 
 A chunk has the signature ``chunk(u, f, have_f, target, limit, ts, counts, ctl, buf_u,
 buf_h, buf_h_before, buf_lands, buf_counts) -> (status, n_accepted, have_f)`` with

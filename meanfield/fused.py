@@ -33,12 +33,18 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["MAX_MODES", "ConvolutionUSA", "fused_transport"]
+__all__ = ["MAX_MODES", "MAX_TERMS", "ConvolutionUSA", "fused_transport", "kernel_band"]
 
 Array = NDArray[Any]
 
 MAX_MODES = 512
 """Largest ``n_modes`` for which :func:`fused_transport` returns the convolution."""
+
+MAX_TERMS = 24_000
+"""Largest ``n_modes (2 M + 1)`` (``M``: :func:`kernel_band`), the terms of the flux sum for
+any state, for which :func:`fused_transport` returns the convolution: about the cost of the
+FFT path there (attention kernel at beta = 3: ``M`` = 22, so every size up to 512 modes; every
+kernel up to 96 modes)."""
 
 _TRUNCATION = 1e-17
 """Terms ``c_j w_{k-j}`` of the flux with ``|w_{k-j}| <= _TRUNCATION max|w|`` or ``|c_j| <=
@@ -183,7 +189,10 @@ def fused_transport(model, basis, max_modes: int = MAX_MODES) -> ConvolutionUSA 
     It applies to the isotropic USA interaction (a zonal kernel) on a
     :class:`~meanfield.bases.circle.CircleBasis` with at most ``max_modes`` modes and a
     grid of at least ``3 n_modes - 2`` points (the pseudo-spectral product is then
-    alias-free, so the two agree to round-off).
+    alias-free, so the two agree to round-off), and where the sum is not costlier than the
+    FFTs: ``n_modes (2 M + 1) <=`` :data:`MAX_TERMS`, ``M`` the kernel's band
+    (:func:`kernel_band`; an attention kernel at moderate beta, not one with algebraic
+    decay at large ``n_modes``).
 
     Examples
     --------
@@ -202,6 +211,28 @@ def fused_transport(model, basis, max_modes: int = MAX_MODES) -> ConvolutionUSA 
 
     if type(basis) is not CircleBasis or type(model.interaction) is not IsotropicUSA:
         return None
-    if basis.n_modes > max_modes or basis.grid_size < 3 * basis.n_modes - 2:
+    n = basis.n_modes
+    if n > max_modes or basis.grid_size < 3 * n - 2:
         return None
-    return ConvolutionUSA(model.potential_multiplier(basis), model.nonlinear_term(basis))
+    g = np.asarray(model.potential_multiplier(basis))
+    if n * (2 * kernel_band(g) + 1) > MAX_TERMS:  # a slowly decaying kernel: FFTs win
+        return None
+    return ConvolutionUSA(g, model.nonlinear_term(basis))
+
+
+def kernel_band(g: Array) -> int:
+    """Largest ``j`` with ``|j g_j| > 1e-17 max_j |j g_j|``: the band of ``w = i j g_j c_j``
+    whatever ``c`` (0 for a constant kernel).
+
+    Examples
+    --------
+    >>> import meanfield as mf
+    >>> from meanfield.fused import kernel_band
+    >>> basis = mf.CircleBasis(64)
+    >>> kernel_band(mf.MeanFieldModel(mf.AttentionKernel(3.0)).potential_multiplier(basis))
+    22
+    """
+    jg = np.abs(np.arange(len(g)) * np.asarray(g))
+    if not jg.size or jg.max() == 0:
+        return 0
+    return int(np.flatnonzero(jg > _TRUNCATION * jg.max()).max())

@@ -494,7 +494,8 @@ class ETDRK4(Stepper):
         (module example of :mod:`meanfield.etdrk4_loop`).
         """
         cls = type(self)
-        if not (self.compiled and type(controller) is StepController
+        if not (self.compiled and type(controller) is StepController and h_min > 0
+                and self.quantize_steps and self.order == 4
                 and cls._step_impl is ETDRK4._step_impl
                 and cls._step_pair_impl is ETDRK4._step_pair_impl
                 and cls._compute_coefficients is ETDRK4._compute_coefficients):

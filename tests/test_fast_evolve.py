@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import meanfield as mf
-from meanfield.fused import MAX_MODES, ConvolutionUSA, fused_transport
+from meanfield.fused import MAX_MODES, MAX_TERMS, ConvolutionUSA, fused_transport, kernel_band
 from meanfield.timestepping import ETDRK4, ETDRK4Embedded, StepController, integrate
 
 USA = mf.MeanFieldModel(mf.AttentionKernel(3.0), kappa=1.0)
@@ -50,6 +50,15 @@ def test_fused_path_applies_only_where_exact_and_faster():
     assert fused_transport(USA.replace(dynamics="sa"), basis) is None
     assert fused_transport(USA, mf.CircleBasis(32, dealias=1.0)) is None  # aliased grid
     assert fused_transport(USA, mf.CircleBasis(MAX_MODES + 1)) is None
+    assert fused_transport(USA, mf.CircleBasis(MAX_MODES)) is not None  # beta = 3: band 22
+    # a kernel with algebraic decay (band ~ n): the sum costs n**2, the FFTs win beyond
+    # MAX_TERMS (at 256 modes: 147 us against 25 us a call)
+    slow = mf.MeanFieldModel(mf.ZonalKernel(coefficients=np.r_[0, 1 / np.arange(1, 300)**2],
+                                            dim=2), kappa=1.0)
+    assert fused_transport(slow, mf.CircleBasis(64)) is not None
+    assert fused_transport(slow, mf.CircleBasis(256)) is None
+    assert 64 * (2 * kernel_band(slow.potential_multiplier(mf.CircleBasis(64))) + 1) \
+        <= MAX_TERMS < 256 * 511
     assert fused_transport(USA.replace(dim=3), mf.SphereBasis(8)) is None
 
 

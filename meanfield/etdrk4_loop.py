@@ -51,7 +51,7 @@ from .compiled_loop import (
     propose,
     quantize,
 )
-from .fused import ConvolutionUSA, _transport
+from .fused import ConvolutionUSA, _etdrk4_step, _transport
 
 __all__ = ["compiled_run"]
 
@@ -95,23 +95,8 @@ def _coefficients(h, lin, co, ph):  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def _step(u, f0, co, wf, ik, work, u_new):  # pragma: no cover - compiled
-    """One ETDRK4 step from u with f0 = N(u) (ETDRK4._step_impl); returns N(c) in work[7]."""
-    n = u.shape[0]
-    full_c, full_w = work[0], work[1]
-    a, na, b, nb, c, nc = work[2, :n], work[3, :n], work[4, :n], work[5, :n], work[6, :n], \
-        work[7, :n]
-    e, e2, q, f1, f2, f3 = co[0], co[1], co[2], co[3], co[4], co[5]
-    for k in range(n):
-        a[k] = e2[k] * u[k] + q[k] * f0[k]
-    _transport(a, wf, ik, full_c, full_w, na)
-    for k in range(n):
-        b[k] = e2[k] * u[k] + q[k] * na[k]
-    _transport(b, wf, ik, full_c, full_w, nb)
-    for k in range(n):
-        c[k] = e2[k] * a[k] + q[k] * (2.0 * nb[k] - f0[k])
-    _transport(c, wf, ik, full_c, full_w, nc)
-    for k in range(n):
-        u_new[k] = e[k] * u[k] + f1[k] * f0[k] + 2.0 * f2[k] * (na[k] + nb[k]) + f3[k] * nc[k]
+    """fused._etdrk4_step with the coefficients co = (e, e2, q, f1, f2, f3)."""
+    _etdrk4_step(u, f0, co[0], co[1], co[2], co[3], co[4], co[5], wf, ik, work, u_new)
 
 
 @numba.njit(cache=True)

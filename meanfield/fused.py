@@ -101,15 +101,14 @@ def _last_above(full, m, thr2):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _etdrk4_pair(u, f0, have_f0, e, e2, q, f1, f2, f3, wf, ik,
-                 u_new, f_new, err, work):  # pragma: no cover - compiled
-    """One Cox-Matthews ETDRK4 step and its FSAL error estimate (see ETDRK4.step_pair)."""
+def _etdrk4_step(u, f0, e, e2, q, f1, f2, f3, wf, ik, work,
+                 u_new):  # pragma: no cover - compiled
+    """One Cox-Matthews ETDRK4 step from u with f0 = N(u) (ETDRK4._step_impl) into u_new;
+    work rows 0-1: the transport's scratch, 2-7: the stages (N(c) left in row 7)."""
     n = u.shape[0]
     full_c, full_w = work[0], work[1]
     a, na, b, nb, c, nc = work[2, :n], work[3, :n], work[4, :n], work[5, :n], work[6, :n], \
         work[7, :n]
-    if not have_f0:
-        _transport(u, wf, ik, full_c, full_w, f0)
     for k in range(n):
         a[k] = e2[k] * u[k] + q[k] * f0[k]
     _transport(a, wf, ik, full_c, full_w, na)
@@ -121,9 +120,19 @@ def _etdrk4_pair(u, f0, have_f0, e, e2, q, f1, f2, f3, wf, ik,
     _transport(c, wf, ik, full_c, full_w, nc)
     for k in range(n):
         u_new[k] = e[k] * u[k] + f1[k] * f0[k] + 2.0 * f2[k] * (na[k] + nb[k]) + f3[k] * nc[k]
-    _transport(u_new, wf, ik, full_c, full_w, f_new)
+
+
+@numba.njit(cache=True)
+def _etdrk4_pair(u, f0, have_f0, e, e2, q, f1, f2, f3, wf, ik,
+                 u_new, f_new, err, work):  # pragma: no cover - compiled
+    """One Cox-Matthews ETDRK4 step and its FSAL error estimate (see ETDRK4.step_pair)."""
+    n = u.shape[0]
+    if not have_f0:
+        _transport(u, wf, ik, work[0], work[1], f0)
+    _etdrk4_step(u, f0, e, e2, q, f1, f2, f3, wf, ik, work, u_new)
+    _transport(u_new, wf, ik, work[0], work[1], f_new)
     for k in range(n):
-        err[k] = f3[k] * (f_new[k] - nc[k])
+        err[k] = f3[k] * (f_new[k] - work[7, k])
 
 
 class ConvolutionUSA:

@@ -12,9 +12,9 @@ aliasing into the kept modes; the default ``dealias = 1.5`` gives ``3n``). An at
 kernel's ``g_j`` decays faster than exponentially, so ``w`` is negligible beyond a small
 band ``|j| <= M`` (``M`` = 17 at beta = 3, whatever ``n``): summed directly over that band
 the flux costs about ``n (2M + 1)`` complex multiply-adds and no Python call, against
-three FFTs of ``3n`` points and their Python calls (one call, 2-core machine, beta = 3:
-4.4 / 9.7 / 38 us at 64 / 128 / 512 modes inside compiled code, against 35 / 45 / 48 us
-for the FFT path called from Python). :class:`ConvolutionUSA` also offers a whole
+three FFTs of ``3n`` points and their Python calls (``benchmarks/bench_evolve.py`` prints
+the evaluations' share of a run as the hot loop's floor: 2.4 / 4.9 us an evaluation at
+32 / 64 modes on a 2-core machine). :class:`ConvolutionUSA` also offers a whole
 ETDRK4 step with its embedded error estimate as one compiled call
 (:meth:`ConvolutionUSA.etdrk4_pair`); :mod:`meanfield.etdrk4_loop` and
 :class:`meanfield.rosenbrock.RODAS4` compile whole adaptive runs on it.

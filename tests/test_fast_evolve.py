@@ -52,7 +52,7 @@ def test_fused_path_applies_only_where_exact_and_faster():
     assert fused_transport(USA, mf.CircleBasis(MAX_MODES + 1)) is None
     assert fused_transport(USA, mf.CircleBasis(MAX_MODES)) is not None  # beta = 3: band 22
     # a kernel with algebraic decay (band ~ n): the sum costs n**2, the FFTs win beyond
-    # MAX_TERMS (at 256 modes: 147 us against 25 us a call)
+    # MAX_TERMS
     slow = mf.MeanFieldModel(mf.ZonalKernel(coefficients=np.r_[0, 1 / np.arange(1, 300)**2],
                                             dim=2), kappa=1.0)
     assert fused_transport(slow, mf.CircleBasis(64)) is not None
